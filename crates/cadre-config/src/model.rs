@@ -1,0 +1,262 @@
+//! The configuration tree. Field docs double as the reference; the embedded
+//! `cadre.default.toml` carries the same text for operators.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::ConfigError;
+
+/// Everything `cadre` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite database, files, generated secrets and keys live.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub workers: WorkersConfig,
+    pub log: LogConfig,
+    pub auth: AuthConfig,
+    pub secrets: SecretsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address, `host:port`.
+    pub bind: String,
+    /// Upper bound on one ordinary API request.
+    pub request_timeout_secs: u64,
+    /// Largest accepted JSON body.
+    pub body_limit_bytes: usize,
+    /// Origins allowed cross-origin; empty closes CORS.
+    pub cors_origins: Vec<String>,
+    /// How long shutdown waits for in-flight work.
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Empty for embedded SQLite; `postgres://…` for PostgreSQL.
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// Whether `serve` runs workers in-process.
+    pub enabled: bool,
+    /// Jobs worked on at once per process.
+    pub concurrency: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// An `EnvFilter` directive.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Access-token signing secret; empty means generated in the data dir.
+    pub jwt_secret: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// Base64 of 32 bytes; empty means generated in the data dir.
+    pub master_key: SecretString,
+}
+
+/// Which database the configuration selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// Embedded SQLite at this path.
+    Sqlite(PathBuf),
+    /// PostgreSQL at this URL (which may hold a password: never log it).
+    Postgres(String),
+}
+
+impl Config {
+    /// Checks every value that parsing alone cannot; all problems are reported
+    /// together so an operator fixes them in one pass.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, err: ConfigError| {
+            if !ok {
+                problems.extend(err.problems);
+            }
+        };
+        check(
+            self.server.bind.parse::<SocketAddr>().is_ok(),
+            ConfigError::one(
+                "server.bind",
+                format!("{:?}", self.server.bind),
+                "an address such as 127.0.0.1:8080 or [::]:8080",
+            ),
+        );
+        check(
+            (1..=3600).contains(&self.server.request_timeout_secs),
+            ConfigError::one(
+                "server.request_timeout_secs",
+                self.server.request_timeout_secs,
+                "1 to 3600 seconds",
+            ),
+        );
+        check(
+            (1024..=(1 << 30)).contains(&self.server.body_limit_bytes),
+            ConfigError::one(
+                "server.body_limit_bytes",
+                self.server.body_limit_bytes,
+                "1024 to 1073741824 bytes",
+            ),
+        );
+        check(
+            (1..=300).contains(&self.server.shutdown_timeout_secs),
+            ConfigError::one(
+                "server.shutdown_timeout_secs",
+                self.server.shutdown_timeout_secs,
+                "1 to 300 seconds",
+            ),
+        );
+        for origin in &self.server.cors_origins {
+            check(
+                (origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin.ends_with('/'),
+                ConfigError::one(
+                    "server.cors_origins",
+                    format!("{origin:?}"),
+                    "origins such as \"https://cadre.example.com\" (scheme and host, no trailing slash)",
+                ),
+            );
+        }
+        let url = self.database.url.expose_secret();
+        check(
+            url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://"),
+            ConfigError::one(
+                "database.url",
+                "[REDACTED]",
+                "empty (embedded SQLite) or a postgres:// URL",
+            ),
+        );
+        check(
+            (1..=1000).contains(&self.database.max_connections),
+            ConfigError::one(
+                "database.max_connections",
+                self.database.max_connections,
+                "1 to 1000",
+            ),
+        );
+        check(
+            self.database.sqlite_busy_timeout_ms <= 600_000,
+            ConfigError::one(
+                "database.sqlite_busy_timeout_ms",
+                self.database.sqlite_busy_timeout_ms,
+                "0 to 600000 milliseconds",
+            ),
+        );
+        check(
+            (1..=1024).contains(&self.workers.concurrency),
+            ConfigError::one("workers.concurrency", self.workers.concurrency, "1 to 1024"),
+        );
+        check(
+            !self.log.level.trim().is_empty(),
+            ConfigError::one(
+                "log.level",
+                "\"\"",
+                "a level (error, warn, info, debug, trace) or a filter such as \"info,cadre_store=debug\"",
+            ),
+        );
+        let jwt = self.auth.jwt_secret.expose_secret();
+        check(
+            jwt.is_empty() || jwt.len() >= 32,
+            ConfigError::one(
+                "auth.jwt_secret",
+                "[REDACTED]",
+                "empty (generated) or at least 32 characters",
+            ),
+        );
+        if let Err(e) = self.secrets.master_key_bytes() {
+            problems.extend(e.problems);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// The validated listen address.
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.bind.parse().map_err(|_| {
+            ConfigError::one(
+                "server.bind",
+                format!("{:?}", self.server.bind),
+                "an address such as 127.0.0.1:8080",
+            )
+        })
+    }
+
+    /// The database this configuration selects.
+    pub fn database_kind(&self) -> DatabaseKind {
+        let url = self.database.url.expose_secret();
+        if url.is_empty() {
+            DatabaseKind::Sqlite(self.data_dir.join("cadre.db"))
+        } else {
+            DatabaseKind::Postgres(url.to_owned())
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}
+
+impl SecretsConfig {
+    /// The configured master key, if one is set.
+    pub fn master_key_bytes(&self) -> Result<Option<[u8; 32]>, ConfigError> {
+        use base64::Engine as _;
+        let text = self.master_key.expose_secret().trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                ConfigError::one(
+                    "secrets.master_key",
+                    "[REDACTED]",
+                    "empty (generated) or 32 bytes in base64 (44 characters)",
+                )
+            })
+    }
+}

@@ -1,0 +1,131 @@
+//! Liveness and the detailed dependency report.
+
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::{ApiResponse, AppState};
+
+/// Liveness: the process is up and answering.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct HealthOut {
+    /// Always `ok` when the process answers.
+    status: &'static str,
+    version: &'static str,
+    uptime_seconds: u64,
+}
+
+/// Liveness check; needs no database and no authentication.
+#[utoipa::path(get, path = "/api/v1/health", tag = "health",
+    responses((status = 200, description = "The process is alive (in the success envelope)", body = HealthOut)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn health_handler(State(state): State<AppState>) -> ApiResponse<HealthOut> {
+    ApiResponse::ok(HealthOut {
+        status: "ok",
+        version: cadre_types::VERSION,
+        uptime_seconds: state.uptime_seconds(),
+    })
+}
+
+/// Each dependency's state.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct HealthDetailedOut {
+    /// `ok` when every dependency is up, `degraded` when a non-essential one
+    /// is not, `down` when the database is unreachable.
+    status: &'static str,
+    version: &'static str,
+    uptime_seconds: u64,
+    database: DatabaseCheck,
+    background_tasks: BackgroundCheck,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DatabaseCheck {
+    /// `up` or `down`.
+    status: &'static str,
+    /// `sqlite` or `postgres`.
+    backend: &'static str,
+    /// Round-trip time of a trivial query.
+    latency_ms: Option<f64>,
+    /// Highest migration applied.
+    schema_version: Option<i64>,
+    /// Highest migration this binary carries.
+    latest_schema_version: Option<i64>,
+    /// Why the database is down, when it is.
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BackgroundCheck {
+    /// `up`, or `degraded` when a background task has failed.
+    status: &'static str,
+    /// Names of failed background tasks.
+    failed: Vec<&'static str>,
+}
+
+/// Detailed health: database reachability, latency and schema version, and
+/// background tasks. Answers 503 (with this report in `error.details`) when
+/// the database is unreachable.
+#[utoipa::path(get, path = "/api/v1/health/detailed", tag = "health",
+    responses(
+        (status = 200, description = "Every essential dependency is up", body = HealthDetailedOut),
+        (status = 503, description = "The database is unreachable; the report is in error.details"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn health_detailed_handler(
+    State(state): State<AppState>,
+) -> ApiResult<ApiResponse<HealthDetailedOut>> {
+    let store = state.store();
+    let health = store.health();
+    let database = match health.ping().await {
+        Ok(latency) => {
+            let schema = health.schema_version().await.ok();
+            DatabaseCheck {
+                status: "up",
+                backend: store.backend_name(),
+                latency_ms: Some(cadre_types::time::millis(latency)),
+                schema_version: schema.and_then(|s| s.applied),
+                latest_schema_version: schema.map(|s| s.latest),
+                error: None,
+            }
+        }
+        Err(e) => DatabaseCheck {
+            status: "down",
+            backend: store.backend_name(),
+            latency_ms: None,
+            schema_version: None,
+            latest_schema_version: None,
+            error: Some(e.to_string()),
+        },
+    };
+    let failed = state.supervisor().failed_tasks();
+    let background_tasks = BackgroundCheck {
+        status: if failed.is_empty() { "up" } else { "degraded" },
+        failed,
+    };
+    let status = match (database.status, background_tasks.status) {
+        ("down", _) => "down",
+        (_, "degraded") => "degraded",
+        _ => "ok",
+    };
+    let report = HealthDetailedOut {
+        status,
+        version: cadre_types::VERSION,
+        uptime_seconds: state.uptime_seconds(),
+        database,
+        background_tasks,
+    };
+    if status == "down" {
+        let details = serde_json::to_value(&report).unwrap_or_default();
+        return Err(
+            ApiError::new(ErrorCode::ServiceUnavailable, "the database is unreachable")
+                .with_details(details),
+        );
+    }
+    Ok(ApiResponse::ok(report))
+}

@@ -1,0 +1,164 @@
+//! A real server on port 0 with probe routes that exercise what the
+//! foundation's own routes cannot (JSON bodies, panics, slow handlers).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query};
+use axum::routing::{get, post};
+use cadre_config::{Config, Overrides, Sources};
+use cadre_runtime::{CancellationToken, Supervisor};
+use cadre_server::{ApiError, ApiJson, ApiResponse, ApiResult, AppState};
+use cadre_testkit::TestDb;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    pub shutdown: CancellationToken,
+    pub served: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts a server whose configuration has these `CADRE_*` variables.
+    pub async fn start_with(vars: &[(&str, &str)]) -> TestServer {
+        let vars = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let config = Config::load(Sources::Given(vars), &Overrides::default()).unwrap();
+        let db = TestDb::sqlite().await;
+        let state = AppState::new(db.store.clone(), Supervisor::new(), uuid::Uuid::now_v7());
+        let app = cadre_server::router_with(probes(), state, &config.server);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the test owns this task and joins it"
+        )]
+        let served = tokio::spawn(cadre_server::serve(listener, app, shutdown.clone()));
+        TestServer {
+            addr,
+            client: reqwest::Client::new(),
+            db,
+            shutdown,
+            served,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+struct EchoIn {
+    name: String,
+    count: u32,
+}
+
+#[derive(Debug, Deserialize)]
+struct SlowQuery {
+    ms: u64,
+}
+
+fn probes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/probe/echo",
+            post(|ApiJson(body): ApiJson<EchoIn>| async move { ApiResponse::created(body) }),
+        )
+        .route("/probe/panic", get(|| async { panic_now() }))
+        .route(
+            "/probe/internal",
+            get(|| async {
+                let cause = std::io::Error::other("password=hunter22 at db.internal:5432");
+                ApiResult::<ApiResponse<()>>::Err(ApiError::internal(&cause))
+            }),
+        )
+        .route(
+            "/probe/slow",
+            get(|Query(q): Query<SlowQuery>| async move {
+                tokio::time::sleep(Duration::from_millis(q.ms)).await;
+                ApiResponse::ok("done")
+            }),
+        )
+        .route(
+            "/probe/held",
+            get(|| async {
+                HELD_ENTERED.notify_one();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                ApiResponse::ok("finished")
+            }),
+        )
+        .route(
+            "/probe/items/{id}",
+            get(|Path(id): Path<String>| async move { ApiResponse::ok(id) }),
+        )
+}
+
+/// Signalled when `/probe/held` starts serving (used by one test only).
+pub static HELD_ENTERED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+fn panic_now() -> ApiResponse<()> {
+    panic!("probe panic with internals: /etc/secret")
+}
+
+/// The parsed body and the request id header of a response.
+pub async fn body(resp: reqwest::Response) -> (reqwest::StatusCode, String, serde_json::Value) {
+    let status = resp.status();
+    let id = resp
+        .headers()
+        .get("x-request-id")
+        .expect("every response carries X-Request-Id")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let text = resp.text().await.unwrap();
+    let json =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"));
+    (status, id, json)
+}
+
+/// Asserts the SPEC §7.1 error envelope and returns it.
+pub async fn expect_error(resp: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    let (got, id, json) = body(resp).await;
+    assert_eq!(got.as_u16(), status, "{json}");
+    assert_eq!(json["success"], false, "{json}");
+    assert_eq!(json["error"]["code"], code, "{json}");
+    assert_eq!(
+        json["error"]["requestId"],
+        id.as_str(),
+        "the envelope carries the header's request id"
+    );
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{json}"
+    );
+    assert!(json["timestamp"].is_string(), "{json}");
+    json
+}

@@ -1,0 +1,18 @@
+//! One module per query area: the trait callers use, and, where the SQL is
+//! the same on both databases, its one implementation for both backends.
+
+pub mod health;
+pub mod instances;
+
+/// Implements a query trait for both backends from one body, for areas whose
+/// SQL text is the same on SQLite and PostgreSQL (`$1` placeholders work on
+/// both). Inside the body, `self.pool` is the backend's pool.
+macro_rules! for_both_backends {
+    ($trait:path { $($body:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $trait for $crate::sqlite::SqliteStore { $($body)* }
+        #[async_trait::async_trait]
+        impl $trait for $crate::postgres::PgStore { $($body)* }
+    };
+}
+pub(crate) use for_both_backends;

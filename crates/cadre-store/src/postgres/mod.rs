@@ -1,0 +1,68 @@
+//! The PostgreSQL backend, for several instances sharing one database.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::{ConnectOptions, Result, StoreError};
+
+pub(crate) struct PgStore {
+    pub(crate) pool: PgPool,
+}
+
+impl PgStore {
+    pub(crate) const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+    pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
+        let mut connect = PgConnectOptions::from_str(url).map_err(StoreError::Database)?;
+        if let Some(schema) = &options.pg_schema {
+            ensure_schema(connect.clone(), schema).await?;
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(StoreError::Unavailable)?;
+        Ok(Self { pool })
+    }
+}
+
+/// Creates the schema if it is missing. Its name is an identifier, which
+/// cannot be a bind parameter, so it is restricted to a safe alphabet.
+async fn ensure_schema(connect: PgConnectOptions, schema: &str) -> Result<()> {
+    let valid = !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !valid {
+        return Err(StoreError::Database(sqlx::Error::Configuration(
+            format!("invalid PostgreSQL schema name {schema:?}: use a-z, 0-9 and _").into(),
+        )));
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(connect)
+        .await
+        .map_err(StoreError::Unavailable)?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema}"
+    )))
+    .execute(&pool)
+    .await?;
+    pool.close().await;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl crate::store::Backend for PgStore {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

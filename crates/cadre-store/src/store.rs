@@ -1,0 +1,98 @@
+//! The [`Store`] handle and how it connects.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::areas::{health::HealthQueries, instances::InstanceQueries};
+use crate::{Result, postgres::PgStore, sqlite::SqliteStore};
+
+/// Which database to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An SQLite file, created if missing.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL.
+    Postgres(String),
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    /// How long an SQLite statement waits for the write lock.
+    pub sqlite_busy_timeout: Duration,
+    /// PostgreSQL schema to use instead of `public` (created if missing).
+    pub pg_schema: Option<String>,
+    /// How long to wait for a connection before reporting the database down.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            sqlite_busy_timeout: Duration::from_secs(5),
+            pg_schema: None,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Every query area a backend implements.
+#[async_trait::async_trait]
+pub(crate) trait Backend: HealthQueries + InstanceQueries + Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    /// Closes the pool: waits for checked-out connections, refuses new ones.
+    async fn close(&self);
+}
+
+/// A handle to the database. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend.name())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens a pool to the target. Does not migrate; call [`Store::migrate`].
+    pub async fn connect(target: &Target, options: &ConnectOptions) -> Result<Store> {
+        let backend: Arc<dyn Backend> = match target {
+            Target::Sqlite(path) => Arc::new(SqliteStore::connect(path, options).await?),
+            Target::Postgres(url) => Arc::new(PgStore::connect(url, options).await?),
+        };
+        Ok(Store { backend })
+    }
+
+    /// Applies every embedded migration not yet applied; returns the schema
+    /// version afterwards. Safe to run from several instances at once.
+    pub async fn migrate(&self) -> Result<i64> {
+        self.backend.migrate().await
+    }
+
+    /// Closes every connection (at shutdown, after the last query). Later
+    /// queries fail with [`crate::StoreError::Unavailable`].
+    pub async fn close(&self) {
+        self.backend.close().await;
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    pub fn health(&self) -> &dyn HealthQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn instances(&self) -> &dyn InstanceQueries {
+        self.backend.as_ref()
+    }
+}

@@ -1,0 +1,252 @@
+//! The running application: store, HTTP server and background tasks, wired
+//! together and stopped together.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use cadre_config::{Config, DatabaseKind};
+use cadre_runtime::{Supervisor, TaskSpec};
+use cadre_server::AppState;
+use cadre_store::{ConnectOptions, InstanceIn, Store, Target};
+use uuid::Uuid;
+
+use crate::data_dir::{self, Keys};
+
+/// What this process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `cadre serve`: API and in-process workers.
+    ApiAndWorkers,
+    /// `cadre serve --no-workers`.
+    Api,
+    /// `cadre worker`.
+    Workers,
+    /// `cadre migrate`.
+    MigrateOnly,
+}
+
+impl Role {
+    fn label(self) -> &'static str {
+        match self {
+            Role::ApiAndWorkers => "api,worker",
+            Role::Api => "api",
+            Role::Workers => "worker",
+            Role::MigrateOnly => "migrate",
+        }
+    }
+
+    fn serves_http(self) -> bool {
+        matches!(self, Role::ApiAndWorkers | Role::Api)
+    }
+}
+
+/// How often a process tells the registry it is alive.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+/// A process silent this long is dead; its registration is removed.
+const INSTANCE_DEAD_AFTER: Duration = Duration::from_secs(60);
+
+/// A built application, listening (when it serves HTTP) but not yet
+/// stopped. Tests build one on port 0 and read [`Application::local_addr`].
+pub struct Application {
+    supervisor: Supervisor,
+    store: Store,
+    instance_id: Uuid,
+    local_addr: Option<SocketAddr>,
+    shutdown_timeout: Duration,
+    /// The secrets requests are signed and data encrypted with.
+    pub keys: Keys,
+}
+
+impl Application {
+    /// Prepares the data directory, opens and migrates the database,
+    /// registers this instance, binds the listener and starts every task.
+    pub async fn build(config: Config, role: Role) -> Result<Application> {
+        let keys = data_dir::prepare(&config)?;
+        let store = open_store(&config).await?;
+        let schema = store
+            .migrate()
+            .await
+            .context("applying database migrations")?;
+
+        let supervisor = Supervisor::new();
+        let instance_id = cadre_types::new_id();
+        register_instance(&store, instance_id, role).await?;
+        spawn_heartbeat(&supervisor, store.clone(), instance_id);
+
+        let mut local_addr = None;
+        if role.serves_http() {
+            let bind = config.bind_addr()?;
+            let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| {
+                format!("cannot listen on {bind}; is another process using it? Choose another address with --bind or CADRE_SERVER_BIND")
+            })?;
+            let addr = listener.local_addr()?;
+            local_addr = Some(addr);
+            let state = AppState::new(store.clone(), supervisor.clone(), instance_id);
+            let app = cadre_server::router(state, &config.server);
+            supervisor.spawn(
+                TaskSpec::critical("http-server"),
+                move |shutdown| async move {
+                    cadre_server::serve(listener, app, shutdown)
+                        .await
+                        .context("HTTP server failed")
+                },
+            );
+        }
+
+        tracing::info!(
+            version = cadre_types::VERSION,
+            role = role.label(),
+            instance_id = %instance_id,
+            data_dir = %config.data_dir.display(),
+            database = %describe_database(&config),
+            schema_version = schema,
+            jwt_signing_from = %keys.jwt_origin,
+            master_encryption_from = %keys.master_origin,
+            "cadre started"
+        );
+        if let Some(addr) = local_addr {
+            tracing::info!(url = %format!("http://{addr}"), health = %format!("http://{addr}/api/v1/health"), "listening");
+        }
+        Ok(Application {
+            supervisor,
+            store,
+            instance_id,
+            local_addr,
+            shutdown_timeout: config.server.shutdown_timeout(),
+            keys,
+        })
+    }
+
+    /// The address the HTTP server listens on, when it serves HTTP.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// A handle that stops the application when cancelled.
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.supervisor
+    }
+
+    /// Runs until SIGTERM/SIGINT or a critical task fails, then stops
+    /// accepting, lets in-flight work finish (within the shutdown timeout),
+    /// and leaves the instance registry.
+    pub async fn run_until_stopped(self) -> Result<()> {
+        tokio::select! {
+            signal = cadre_runtime::shutdown_signal() => tracing::info!(signal, "shutting down"),
+            () = self.supervisor.shutdown_requested() => tracing::info!("shutting down"),
+        }
+        let report = self.supervisor.shutdown(self.shutdown_timeout).await;
+        if let Err(e) = self.store.instances().deregister(self.instance_id).await {
+            tracing::warn!(error = %e, "could not leave the instance registry; it will expire on its own");
+        }
+        self.store.close().await;
+        if !report.timed_out.is_empty() {
+            tracing::warn!(tasks = ?report.timed_out, "stopped before these tasks finished");
+        }
+        if report.failed.contains(&"http-server") {
+            anyhow::bail!("the HTTP server failed; see the log above");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// `cadre migrate`: open the database, apply migrations, report the version.
+pub async fn migrate_only(config: &Config) -> Result<i64> {
+    data_dir::prepare(config)?;
+    let store = open_store(config).await?;
+    tracing::info!(database = %describe_database(config), "applying migrations");
+    store
+        .migrate()
+        .await
+        .context("applying database migrations")
+}
+
+async fn open_store(config: &Config) -> Result<Store> {
+    let target = match config.database_kind() {
+        DatabaseKind::Sqlite(path) => Target::Sqlite(path),
+        DatabaseKind::Postgres(url) => Target::Postgres(url),
+    };
+    let options = ConnectOptions {
+        max_connections: config.database.max_connections,
+        sqlite_busy_timeout: Duration::from_millis(config.database.sqlite_busy_timeout_ms),
+        ..ConnectOptions::default()
+    };
+    Store::connect(&target, &options).await.with_context(|| {
+        format!("cannot open the database ({}); check database.url / CADRE_DATABASE_URL and that the server is running", describe_database(config))
+    })
+}
+
+async fn register_instance(store: &Store, id: Uuid, role: Role) -> Result<()> {
+    let instance = InstanceIn {
+        id,
+        hostname: hostname(),
+        pid: i64::from(std::process::id()),
+        version: cadre_types::VERSION.to_owned(),
+        roles: role.label().to_owned(),
+        started_at: cadre_types::time::now(),
+    };
+    store
+        .instances()
+        .register(&instance)
+        .await
+        .context("registering this instance")?;
+    Ok(())
+}
+
+fn spawn_heartbeat(supervisor: &Supervisor, store: Store, id: Uuid) {
+    supervisor.spawn(
+        TaskSpec::helper("instance-heartbeat"),
+        move |shutdown| async move {
+            let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    _ = tick.tick() => {}
+                }
+                let now = cadre_types::time::now();
+                match store.instances().heartbeat(id, now).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(
+                        "this instance was reaped by another after a long pause; it keeps running"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "instance heartbeat failed; retrying"),
+                }
+                let dead_before = now - INSTANCE_DEAD_AFTER;
+                match store.instances().reap(dead_before).await {
+                    Ok(reaped) if !reaped.is_empty() => tracing::info!(
+                        count = reaped.len(),
+                        "removed instances that stopped heartbeating"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not reap dead instances"),
+                }
+            }
+        },
+    );
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The database for logs: the SQLite path, or the PostgreSQL host and
+/// database without credentials.
+fn describe_database(config: &Config) -> String {
+    match config.database_kind() {
+        DatabaseKind::Sqlite(path) => format!("sqlite {}", path.display()),
+        DatabaseKind::Postgres(url) => {
+            let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+            let host_and_db = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            let without_query = host_and_db.split('?').next().unwrap_or(host_and_db);
+            format!("postgres {without_query}")
+        }
+    }
+}
