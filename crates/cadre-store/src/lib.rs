@@ -11,7 +11,19 @@ mod postgres;
 mod sqlite;
 mod store;
 
+pub use areas::Page;
+pub use areas::api_keys::{ApiKeyQueries, ApiKeyRow, NewApiKey};
+pub use areas::audit::{
+    AuditFilter, AuditQueries, AuditRow, ChainCheck, NewAuditEntry, PLATFORM_CHAIN,
+};
 pub use areas::health::{HealthQueries, SchemaVersion};
 pub use areas::instances::{InstanceIn, InstanceQueries, InstanceRow};
+pub use areas::orgs::{
+    DEFAULT_WORKFLOW_STATES, InvitationRow, MemberRow, NewInvitation, NewOrg, OrgPatch, OrgQueries,
+    OrgRow, OrgWithRole,
+};
+pub use areas::projects::{NewProject, ProjectPatch, ProjectQueries, ProjectRow};
+pub use areas::sessions::{NewRefreshToken, RefreshUse, SessionQueries};
+pub use areas::users::{NewUser, UserPatch, UserQueries, UserRow};
 pub use error::{Result, StoreError};
 pub use store::{ConnectOptions, Store, Target};

@@ -4,7 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::areas::{health::HealthQueries, instances::InstanceQueries};
+use crate::areas::{
+    api_keys::ApiKeyQueries, audit::AuditQueries, health::HealthQueries,
+    instances::InstanceQueries, orgs::OrgQueries, projects::ProjectQueries,
+    sessions::SessionQueries, users::UserQueries,
+};
 use crate::{Result, postgres::PgStore, sqlite::SqliteStore};
 
 /// Which database to open.
@@ -41,7 +45,19 @@ impl Default for ConnectOptions {
 
 /// Every query area a backend implements.
 #[async_trait::async_trait]
-pub(crate) trait Backend: HealthQueries + InstanceQueries + Send + Sync + 'static {
+pub(crate) trait Backend:
+    HealthQueries
+    + InstanceQueries
+    + UserQueries
+    + OrgQueries
+    + SessionQueries
+    + ApiKeyQueries
+    + ProjectQueries
+    + AuditQueries
+    + Send
+    + Sync
+    + 'static
+{
     fn name(&self) -> &'static str;
     /// Closes the pool: waits for checked-out connections, refuses new ones.
     async fn close(&self);
@@ -93,6 +109,30 @@ impl Store {
     }
 
     pub fn instances(&self) -> &dyn InstanceQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn users(&self) -> &dyn UserQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn orgs(&self) -> &dyn OrgQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn sessions(&self) -> &dyn SessionQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn api_keys(&self) -> &dyn ApiKeyQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn projects(&self) -> &dyn ProjectQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn audit(&self) -> &dyn AuditQueries {
         self.backend.as_ref()
     }
 }

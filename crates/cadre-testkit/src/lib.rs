@@ -60,6 +60,7 @@ impl TestDb {
             );
             return None;
         };
+        sweep_stale_schemas(&url).await;
         let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
         let options = ConnectOptions {
             pg_schema: Some(schema.clone()),
@@ -86,6 +87,45 @@ impl TestDb {
         let sep = if url.contains('?') { '&' } else { '?' };
         Some(format!("{url}{sep}options%5Bsearch_path%5D={schema}"))
     }
+}
+
+/// Drops `t_*` schemas left by tests that panicked more than an hour ago
+/// (their names carry the UUIDv7 creation time). Once per test process.
+async fn sweep_stale_schemas(url: &str) {
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    SWEPT
+        .get_or_init(|| async {
+            let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await
+            else {
+                return;
+            };
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 't\\_%'",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_default();
+            let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+            for name in names {
+                let created = name
+                    .strip_prefix("t_")
+                    .and_then(|hex| uuid::Uuid::try_parse(hex).ok())
+                    .and_then(|id| id.get_timestamp())
+                    .map(|ts| {
+                        let (secs, nanos) = ts.to_unix();
+                        std::time::UNIX_EPOCH + Duration::new(secs, nanos)
+                    });
+                if created.is_some_and(|at| at < hour_ago) {
+                    let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+                }
+            }
+            pool.close().await;
+        })
+        .await;
 }
 
 /// The PostgreSQL server tests may use, if any.
@@ -115,35 +155,42 @@ fn fail(msg: String) -> ! {
     }
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some((url, schema)) = self.pg_cleanup.take() else {
+impl TestDb {
+    /// Closes the pool and drops the PostgreSQL schema. Call it at the end of
+    /// a test (the `store_test!` macro does); a test that panics leaves its
+    /// `t_*` schema behind. It cannot live in `Drop`: dropping the schema
+    /// waits for the pool's connections, and only the runtime that `Drop`
+    /// would block can release them.
+    /// A second handle on the same database, for cleaning up after a body
+    /// that took the first one.
+    pub fn handle(&self) -> TestDb {
+        TestDb {
+            store: self.store.clone(),
+            target: self.target.clone(),
+            options: self.options.clone(),
+            _dir: None,
+            pg_cleanup: self.pg_cleanup.clone(),
+        }
+    }
+
+    pub async fn cleanup(self) {
+        self.store.close().await;
+        let Some((url, schema)) = &self.pg_cleanup else {
             return;
         };
-        // Drop runs outside async context (or inside a runtime that must not
-        // block), so the schema is dropped from a thread with its own runtime.
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let pool = sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(Duration::from_secs(5))
-                    .connect(&url)
-                    .await
-                    .ok()?;
-                let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(&pool)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
-        if !matches!(done, Ok(Some(_))) {
-            eprintln!("warning: could not drop test schema; drop schemas named t_* by hand");
+        let dropped = async {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await?;
+            let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await?;
+            pool.close().await;
+            Ok::<_, sqlx::Error>(())
+        };
+        if let Err(e) = dropped.await {
+            eprintln!("warning: could not drop test schema {schema}: {e}");
         }
     }
 }

@@ -4,11 +4,16 @@
 //! that the store, the server and the binary agree on them without depending
 //! on each other.
 
+pub mod canonical;
 pub mod id;
 pub mod redact;
+pub mod roles;
+pub mod tenant;
 pub mod time;
 
 pub use id::new_id;
+pub use roles::{Plan, PlatformRole, Role, Scope, UnknownName};
+pub use tenant::Tenant;
 
 /// The version of this build, as reported by `cadre --version` and `/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -3,9 +3,13 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// The current time in UTC.
+/// The current time in UTC, to the microsecond: the precision PostgreSQL
+/// keeps, so a timestamp reads back exactly as written on either database
+/// (which hash chains depend on).
 pub fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1000 * 1000)
+        .unwrap_or(now)
 }
 
 /// RFC 3339 text for a timestamp, as every API response shows it.
@@ -30,6 +34,11 @@ mod tests {
     fn rfc3339_renders_utc_with_z() {
         let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
         assert_eq!(rfc3339(at), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn now_has_microsecond_precision() {
+        assert_eq!(now().nanosecond() % 1000, 0);
     }
 
     #[test]

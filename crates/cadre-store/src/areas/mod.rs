@@ -1,8 +1,28 @@
 //! One module per query area: the trait callers use, and, where the SQL is
 //! the same on both databases, its one implementation for both backends.
 
+pub mod api_keys;
+pub mod audit;
 pub mod health;
 pub mod instances;
+pub mod orgs;
+pub mod projects;
+pub mod sessions;
+pub mod users;
+
+/// One page of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// 1-based.
+    pub page: u32,
+    pub page_size: u32,
+}
+
+impl Page {
+    pub(crate) fn offset(self) -> i64 {
+        i64::from(self.page.saturating_sub(1)) * i64::from(self.page_size)
+    }
+}
 
 /// Implements a query trait for both backends from one body, for areas whose
 /// SQL text is the same on SQLite and PostgreSQL (`$1` placeholders work on

@@ -13,6 +13,18 @@ pub(crate) struct PgStore {
 impl PgStore {
     pub(crate) const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Serializes changes to one organization's members (row lock on the org).
+    pub(crate) const LOCK_ORG: &'static str = "SELECT id FROM orgs WHERE id = $1 FOR UPDATE";
+
+    /// Serializes appends to one audit chain, including the platform chain
+    /// that has no org row to lock.
+    pub(crate) const LOCK_AUDIT_CHAIN: &'static str =
+        "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))";
+
     pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let mut connect = PgConnectOptions::from_str(url).map_err(StoreError::Database)?;
         if let Some(schema) = &options.pg_schema {

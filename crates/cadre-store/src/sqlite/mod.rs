@@ -17,6 +17,20 @@ pub(crate) struct SqliteStore {
 impl SqliteStore {
     pub(crate) const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+    /// Write transactions take the write lock up front: a deferred
+    /// transaction that reads, then writes, fails at once with SQLITE_BUSY
+    /// when another writer got in between, instead of waiting its turn.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Serializes changes to one organization's members. The IMMEDIATE
+    /// transaction already holds the only write lock, so this only reads.
+    pub(crate) const LOCK_ORG: &'static str = "SELECT id FROM orgs WHERE id = $1";
+
+    /// Serializes appends to one audit chain (see `LOCK_ORG`).
+    pub(crate) const LOCK_AUDIT_CHAIN: &'static str = "SELECT $1";
+
     pub(crate) async fn connect(path: &Path, options: &ConnectOptions) -> Result<Self> {
         let connect = SqliteConnectOptions::from_str("sqlite://")
             .map_err(StoreError::Database)?

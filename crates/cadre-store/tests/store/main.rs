@@ -7,5 +7,17 @@
     clippy::panic,
     reason = "test code: a failed unwrap is a failed test"
 )]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "store tests build tenants and spawn tasks directly"
+)]
+
+mod api_keys;
+mod audit;
+mod fixtures;
 mod health;
 mod instances;
+mod orgs;
+mod projects;
+mod sessions;
+mod users;

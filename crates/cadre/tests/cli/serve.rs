@@ -139,4 +139,5 @@ async fn serve_works_on_postgresql_and_never_logs_credentials() {
         .await
         .unwrap();
     assert!(live.is_empty(), "{live:?}");
+    db.cleanup().await;
 }
