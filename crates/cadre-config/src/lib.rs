@@ -13,7 +13,7 @@ pub mod testing;
 pub use error::{ConfigError, Problem};
 pub use load::{DEFAULT_TOML, Overrides, Sources};
 pub use model::{
-    AuthConfig, Config, DatabaseConfig, DatabaseKind, LogConfig, LogFormat, SecretsConfig,
-    ServerConfig, WorkersConfig,
+    AuthConfig, Config, DatabaseConfig, DatabaseKind, LimitsConfig, LogConfig, LogFormat,
+    PlanLimits, RedisConfig, SecretsConfig, ServerConfig, SignupMode, WorkersConfig,
 };
 pub use secrecy::{ExposeSecret, SecretString};

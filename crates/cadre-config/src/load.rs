@@ -12,7 +12,9 @@ use crate::{Config, ConfigError};
 pub const DEFAULT_TOML: &str = include_str!("../cadre.default.toml");
 
 /// Sections of the file; `CADRE_<SECTION>_<KEY>` maps to `<section>.<key>`.
-const SECTIONS: [&str; 6] = ["server", "database", "workers", "log", "auth", "secrets"];
+const SECTIONS: [&str; 8] = [
+    "server", "database", "workers", "log", "auth", "limits", "redis", "secrets",
+];
 /// Top-level keys; `CADRE_<KEY>` maps to `<key>`.
 const TOP_LEVEL: [&str; 1] = ["data_dir"];
 

@@ -21,6 +21,8 @@ pub struct Config {
     pub workers: WorkersConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub redis: RedisConfig,
     pub secrets: SecretsConfig,
 }
 
@@ -79,6 +81,61 @@ pub enum LogFormat {
 pub struct AuthConfig {
     /// Access-token signing secret; empty means generated in the data dir.
     pub jwt_secret: SecretString,
+    /// Who may create an account.
+    pub signup: SignupMode,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u64,
+    /// Base URL used in links sent to people.
+    pub public_url: String,
+}
+
+/// Who may create an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    Open,
+    Invite,
+    Closed,
+}
+
+/// Request limits (SPEC §7.4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub enabled: bool,
+    pub default_plan: cadre_types::Plan,
+    pub login_per_15_minutes: u32,
+    pub forgot_password_per_hour: u32,
+    pub free: PlanLimits,
+    pub pro: PlanLimits,
+    pub enterprise: PlanLimits,
+}
+
+/// The limits of one plan.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanLimits {
+    pub chat_per_minute: u32,
+    pub api_per_minute: u32,
+    pub executions_per_hour: u32,
+    pub uploads_per_hour: u32,
+}
+
+impl LimitsConfig {
+    pub fn for_plan(&self, plan: cadre_types::Plan) -> PlanLimits {
+        match plan {
+            cadre_types::Plan::Free => self.free,
+            cadre_types::Plan::Pro => self.pro,
+            cadre_types::Plan::Enterprise => self.enterprise,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// Empty: no Redis.
+    pub url: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +243,70 @@ impl Config {
                 "\"\"",
                 "a level (error, warn, info, debug, trace) or a filter such as \"info,cadre_store=debug\"",
             ),
+        );
+        check(
+            (60..=86_400).contains(&self.auth.access_token_ttl_secs),
+            ConfigError::one(
+                "auth.access_token_ttl_secs",
+                self.auth.access_token_ttl_secs,
+                "60 to 86400 seconds",
+            ),
+        );
+        check(
+            (1..=365).contains(&self.auth.refresh_token_ttl_days),
+            ConfigError::one(
+                "auth.refresh_token_ttl_days",
+                self.auth.refresh_token_ttl_days,
+                "1 to 365 days",
+            ),
+        );
+        check(
+            (self.auth.public_url.starts_with("http://")
+                || self.auth.public_url.starts_with("https://"))
+                && !self.auth.public_url.ends_with('/'),
+            ConfigError::one(
+                "auth.public_url",
+                format!("{:?}", self.auth.public_url),
+                "a URL such as https://cadre.example.com (no trailing slash)",
+            ),
+        );
+        check(
+            (1..=1000).contains(&self.limits.login_per_15_minutes),
+            ConfigError::one(
+                "limits.login_per_15_minutes",
+                self.limits.login_per_15_minutes,
+                "1 to 1000",
+            ),
+        );
+        check(
+            (1..=1000).contains(&self.limits.forgot_password_per_hour),
+            ConfigError::one(
+                "limits.forgot_password_per_hour",
+                self.limits.forgot_password_per_hour,
+                "1 to 1000",
+            ),
+        );
+        for (name, plan) in [
+            ("free", self.limits.free),
+            ("pro", self.limits.pro),
+            ("enterprise", self.limits.enterprise),
+        ] {
+            for (key, value) in [
+                ("chat_per_minute", plan.chat_per_minute),
+                ("api_per_minute", plan.api_per_minute),
+                ("executions_per_hour", plan.executions_per_hour),
+                ("uploads_per_hour", plan.uploads_per_hour),
+            ] {
+                check(
+                    value >= 1,
+                    ConfigError::one(&format!("limits.{name}.{key}"), value, "at least 1"),
+                );
+            }
+        }
+        let redis = self.redis.url.expose_secret();
+        check(
+            redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://"),
+            ConfigError::one("redis.url", "[REDACTED]", "empty or a redis:// URL"),
         );
         let jwt = self.auth.jwt_secret.expose_secret();
         check(

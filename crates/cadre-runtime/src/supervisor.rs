@@ -53,6 +53,14 @@ impl TaskSpec {
         }
     }
 
+    /// The same task, but its failure is only logged.
+    pub const fn with_on_error_log(self) -> Self {
+        Self {
+            on_error: OnError::Log,
+            ..self
+        }
+    }
+
     /// A periodic helper (heartbeats, clean-ups) that is aborted on shutdown
     /// and whose failure is logged.
     pub const fn helper(name: &'static str) -> Self {

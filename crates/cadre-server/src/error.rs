@@ -117,6 +117,8 @@ pub struct ApiError {
     pub message: String,
     pub field: Option<String>,
     pub details: Option<serde_json::Value>,
+    /// The rate-limit decision behind a 429 (for `Retry-After`).
+    pub rate: Option<cadre_identity::rate_limit::Decision>,
 }
 
 impl ApiError {
@@ -127,6 +129,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             details: None,
+            rate: None,
         }
     }
 
@@ -175,6 +178,13 @@ impl From<cadre_store::StoreError> for ApiError {
         use cadre_store::StoreError;
         match err {
             StoreError::NotFound => Self::new(ErrorCode::NotFound, "not found"),
+            StoreError::Conflict { constraint } if constraint == "last_owner" => Self::new(
+                ErrorCode::Conflict,
+                "an organization needs at least one owner; make someone else owner first",
+            ),
+            StoreError::Conflict { constraint } if constraint == "default_project" => {
+                Self::new(ErrorCode::Conflict, "the default project cannot be deleted")
+            }
             StoreError::Conflict { .. } => {
                 Self::new(ErrorCode::Conflict, "conflicts with an existing resource")
             }
@@ -186,6 +196,30 @@ impl From<cadre_store::StoreError> for ApiError {
                 )
             }
             StoreError::Migration(_) | StoreError::Database(_) => Self::internal(&err),
+        }
+    }
+}
+
+impl From<cadre_identity::IdentityError> for ApiError {
+    fn from(err: cadre_identity::IdentityError) -> Self {
+        use cadre_identity::IdentityError;
+        match err {
+            IdentityError::Validation { field, message } => Self::validation(field, message),
+            IdentityError::InvalidCredentials => {
+                Self::new(ErrorCode::InvalidCredentials, "wrong email or password")
+            }
+            IdentityError::InvalidToken => Self::new(
+                ErrorCode::InvalidToken,
+                "the token is invalid or has been used",
+            ),
+            IdentityError::TokenExpired => {
+                Self::new(ErrorCode::TokenExpired, "the token has expired")
+            }
+            IdentityError::Conflict(message) => Self::new(ErrorCode::Conflict, message),
+            IdentityError::Forbidden(message) => Self::new(ErrorCode::Forbidden, message),
+            IdentityError::NotFound => Self::not_found("resource"),
+            IdentityError::Store(e) => e.into(),
+            IdentityError::Internal(message) => Self::internal(&std::io::Error::other(message)),
         }
     }
 }
@@ -229,6 +263,13 @@ impl IntoResponse for ApiError {
         };
         let mut response = (self.status, axum::Json(envelope)).into_response();
         response.extensions_mut().insert(Enveloped);
+        if let Some(rate) = self.rate.filter(|r| !r.allowed) {
+            let secs = rate.reset_after.as_secs().max(1);
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
         response
     }
 }

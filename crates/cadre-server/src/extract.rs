@@ -139,3 +139,91 @@ mod tests {
         assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
     }
 }
+
+/// Query parameters; a bad value is 400 `VALIDATION_ERROR`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|err| {
+                let field = err.path().to_string();
+                ApiError::new(
+                    ErrorCode::ValidationError,
+                    format!("invalid query parameter: {}", err.into_inner()),
+                )
+                .with_field(field)
+            })
+    }
+}
+
+/// Path parameters. An id that cannot be parsed names nothing, so it is 404.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|_| ApiError::not_found("resource"))
+    }
+}
+
+/// `?page=&pageSize=` (1-based; page size 1–100, default 20).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageQuery {
+    #[serde(default = "first_page")]
+    pub page: u32,
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+}
+
+fn first_page() -> u32 {
+    1
+}
+
+fn default_page_size() -> u32 {
+    20
+}
+
+impl PageQuery {
+    pub fn page(self) -> Result<cadre_store::Page, ApiError> {
+        if self.page == 0 {
+            return Err(ApiError::validation("page", "page starts at 1"));
+        }
+        if !(1..=100).contains(&self.page_size) {
+            return Err(ApiError::validation(
+                "pageSize",
+                "pageSize must be 1 to 100",
+            ));
+        }
+        Ok(cadre_store::Page {
+            page: self.page,
+            page_size: self.page_size,
+        })
+    }
+}

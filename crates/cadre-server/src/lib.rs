@@ -4,6 +4,7 @@
 //! Handlers are thin: they extract, call a service, and map the result.
 //! Errors become the SPEC §7.1 envelope in exactly one place ([`error`]).
 
+pub mod auth;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -27,7 +28,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub use envelope::ApiResponse;
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use extract::ApiJson;
-pub use state::AppState;
+pub use state::{AppParts, AppState};
 
 /// The whole HTTP application.
 pub fn router(state: AppState, config: &ServerConfig) -> Router {
@@ -52,6 +53,10 @@ pub fn router_with(extra: Router<AppState>, state: AppState, config: &ServerConf
         .layer(axum::middleware::from_fn_with_state(
             config.request_timeout(),
             middleware::timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::audit,
         ))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn(middleware::security_headers));

@@ -3,9 +3,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use cadre_identity::accounts::Accounts;
 use cadre_runtime::Supervisor;
 use cadre_store::Store;
 use uuid::Uuid;
+
+use crate::auth::{KeyUsage, Limits};
 
 /// Shared application state. Cheap to clone.
 #[derive(Clone)]
@@ -13,31 +16,115 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("instance_id", &self.inner.parts.instance_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything an [`AppState`] is built from.
+pub struct AppParts {
+    pub store: Store,
+    pub supervisor: Supervisor,
+    pub instance_id: Uuid,
+    pub accounts: Accounts,
+    pub limits: Limits,
+    pub key_usage: KeyUsage,
+    /// Base URL for links sent to people (password reset, invitations).
+    pub public_url: String,
+}
+
+impl AppParts {
+    /// Builds every service from the configuration: the account service with
+    /// its token issuer, and the rate limiter (in Redis when `redis.url` is
+    /// set, in process otherwise).
+    pub async fn from_config(
+        config: &cadre_config::Config,
+        store: Store,
+        supervisor: Supervisor,
+        instance_id: Uuid,
+        jwt_secret: &[u8],
+    ) -> anyhow::Result<Self> {
+        use std::time::Duration;
+
+        use anyhow::Context as _;
+        use cadre_config::ExposeSecret as _;
+        use cadre_identity::accounts::{AccountPolicy, SignupMode};
+        use cadre_identity::rate_limit::{MemoryLimiter, RateLimiter, RedisLimiter};
+        use cadre_identity::tokens::TokenIssuer;
+
+        let tokens = TokenIssuer::new(
+            jwt_secret,
+            Duration::from_secs(config.auth.access_token_ttl_secs),
+        );
+        let policy = AccountPolicy {
+            signup: match config.auth.signup {
+                cadre_config::SignupMode::Open => SignupMode::Open,
+                cadre_config::SignupMode::Invite => SignupMode::Invite,
+                cadre_config::SignupMode::Closed => SignupMode::Closed,
+            },
+            refresh_ttl: Duration::from_secs(config.auth.refresh_token_ttl_days * 86_400),
+            reset_ttl: Duration::from_secs(3600),
+        };
+        let redis_url = config.redis.url.expose_secret();
+        let limiter: Arc<dyn RateLimiter> = if redis_url.is_empty() {
+            Arc::new(MemoryLimiter::default())
+        } else {
+            Arc::new(RedisLimiter::connect(redis_url).await.context(
+                "cannot reach Redis (redis.url / CADRE_REDIS_URL); check that it is running",
+            )?)
+        };
+        Ok(Self {
+            accounts: Accounts::new(store.clone(), tokens, policy),
+            limits: Limits::new(limiter, config.limits.clone()),
+            key_usage: KeyUsage::default(),
+            public_url: config.auth.public_url.clone(),
+            store,
+            supervisor,
+            instance_id,
+        })
+    }
+}
+
 struct Inner {
-    store: Store,
-    supervisor: Supervisor,
+    parts: AppParts,
     started: Instant,
-    instance_id: Uuid,
 }
 
 impl AppState {
-    pub fn new(store: Store, supervisor: Supervisor, instance_id: Uuid) -> Self {
+    pub fn new(parts: AppParts) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
-                supervisor,
+                parts,
                 started: Instant::now(),
-                instance_id,
             }),
         }
     }
 
     pub fn store(&self) -> &Store {
-        &self.inner.store
+        &self.inner.parts.store
     }
 
     pub fn supervisor(&self) -> &Supervisor {
-        &self.inner.supervisor
+        &self.inner.parts.supervisor
+    }
+
+    pub fn accounts(&self) -> &Accounts {
+        &self.inner.parts.accounts
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.parts.limits
+    }
+
+    pub fn key_usage(&self) -> &KeyUsage {
+        &self.inner.parts.key_usage
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.inner.parts.public_url
     }
 
     /// Seconds since this process started serving.
@@ -47,6 +134,6 @@ impl AppState {
 
     /// This process's id in the instance registry.
     pub fn instance_id(&self) -> Uuid {
-        self.inner.instance_id
+        self.inner.parts.instance_id
     }
 }

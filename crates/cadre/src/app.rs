@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use cadre_config::{Config, DatabaseKind};
 use cadre_runtime::{Supervisor, TaskSpec};
-use cadre_server::AppState;
+use cadre_server::{AppParts, AppState};
 use cadre_store::{ConnectOptions, InstanceIn, Store, Target};
 use uuid::Uuid;
 
@@ -75,6 +75,7 @@ impl Application {
         spawn_heartbeat(&supervisor, store.clone(), instance_id);
 
         let mut local_addr = None;
+        let mut rate_limits = "none";
         if role.serves_http() {
             let bind = config.bind_addr()?;
             let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| {
@@ -82,7 +83,20 @@ impl Application {
             })?;
             let addr = listener.local_addr()?;
             local_addr = Some(addr);
-            let state = AppState::new(store.clone(), supervisor.clone(), instance_id);
+            let jwt = cadre_config::ExposeSecret::expose_secret(&keys.jwt_secret)
+                .as_bytes()
+                .to_vec();
+            let parts = AppParts::from_config(
+                &config,
+                store.clone(),
+                supervisor.clone(),
+                instance_id,
+                &jwt,
+            )
+            .await?;
+            let state = AppState::new(parts);
+            rate_limits = state.limits().backend();
+            spawn_key_usage_flush(&supervisor, state.clone());
             let app = cadre_server::router(state, &config.server);
             supervisor.spawn(
                 TaskSpec::critical("http-server"),
@@ -101,6 +115,7 @@ impl Application {
             data_dir = %config.data_dir.display(),
             database = %describe_database(&config),
             schema_version = schema,
+            rate_limits,
             jwt_signing_from = %keys.jwt_origin,
             master_encryption_from = %keys.master_origin,
             "cadre started"
@@ -226,6 +241,29 @@ fn spawn_heartbeat(supervisor: &Supervisor, store: Store, id: Uuid) {
             }
         },
     );
+}
+
+/// How often API-key `last_used_at` is written (batched, not per request).
+const KEY_USAGE_FLUSH_EVERY: Duration = Duration::from_secs(30);
+
+fn spawn_key_usage_flush(supervisor: &Supervisor, state: AppState) {
+    supervisor.spawn(TaskSpec::critical("api-key-usage").with_on_error_log(), move |shutdown| async move {
+        let mut tick = tokio::time::interval(KEY_USAGE_FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let stopping = tokio::select! {
+                () = shutdown.cancelled() => true,
+                _ = tick.tick() => false,
+            };
+            let used = state.key_usage().take();
+            if let Err(e) = state.store().api_keys().touch_api_keys(&used, cadre_types::time::now()).await {
+                tracing::warn!(error = %e, keys = used.len(), "could not record API key use; it will be recorded on the next use");
+            }
+            if stopping {
+                return Ok(());
+            }
+        }
+    });
 }
 
 fn hostname() -> String {

@@ -1,7 +1,14 @@
-//! The route table: paths → handlers, nothing else.
+//! The route table: paths → handlers, nothing else. Each route's access is
+//! declared in `crate::auth::access::ROUTES`.
 
+mod admin;
+mod api_keys;
+mod audit;
+mod auth;
 mod health;
 mod meta;
+mod orgs;
+mod projects;
 
 use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;
@@ -14,6 +21,45 @@ pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health::health_handler))
         .routes(routes!(health::health_detailed_handler))
+        .routes(routes!(auth::signup_handler))
+        .routes(routes!(auth::login_handler))
+        .routes(routes!(auth::refresh_handler))
+        .routes(routes!(auth::logout_handler))
+        .routes(routes!(auth::forgot_password_handler))
+        .routes(routes!(auth::reset_password_handler))
+        .routes(routes!(auth::me_handler, auth::update_me_handler))
+        .routes(routes!(
+            api_keys::list_api_keys_handler,
+            api_keys::create_api_key_handler
+        ))
+        .routes(routes!(api_keys::revoke_api_key_handler))
+        .routes(routes!(orgs::list_orgs_handler, orgs::create_org_handler))
+        .routes(routes!(
+            orgs::get_org_handler,
+            orgs::update_org_handler,
+            orgs::delete_org_handler
+        ))
+        .routes(routes!(
+            orgs::list_members_handler,
+            orgs::invite_member_handler
+        ))
+        .routes(routes!(
+            orgs::update_member_handler,
+            orgs::remove_member_handler
+        ))
+        .routes(routes!(orgs::accept_invitation_handler))
+        .routes(routes!(
+            projects::list_projects_handler,
+            projects::create_project_handler
+        ))
+        .routes(routes!(
+            projects::get_project_handler,
+            projects::update_project_handler,
+            projects::delete_project_handler
+        ))
+        .routes(routes!(audit::audit_log_handler))
+        .routes(routes!(audit::verify_audit_handler))
+        .routes(routes!(admin::admin_orgs_handler))
 }
 
 /// Routes outside `/api/v1` and outside the OpenAPI document.

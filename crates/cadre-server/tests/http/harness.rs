@@ -9,12 +9,15 @@ use axum::extract::{Path, Query};
 use axum::routing::{get, post};
 use cadre_config::{Config, Overrides, Sources};
 use cadre_runtime::{CancellationToken, Supervisor};
-use cadre_server::{ApiError, ApiJson, ApiResponse, ApiResult, AppState};
+use cadre_server::{ApiError, ApiJson, ApiResponse, ApiResult, AppParts, AppState};
 use cadre_testkit::TestDb;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
+pub const TEST_JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret-0123";
+
 pub struct TestServer {
+    pub state: AppState,
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub db: TestDb,
@@ -35,8 +38,17 @@ impl TestServer {
             .collect();
         let config = Config::load(Sources::Given(vars), &Overrides::default()).unwrap();
         let db = TestDb::sqlite().await;
-        let state = AppState::new(db.store.clone(), Supervisor::new(), uuid::Uuid::now_v7());
-        let app = cadre_server::router_with(probes(), state, &config.server);
+        let parts = AppParts::from_config(
+            &config,
+            db.store.clone(),
+            Supervisor::new(),
+            uuid::Uuid::now_v7(),
+            TEST_JWT_SECRET,
+        )
+        .await
+        .unwrap();
+        let state = AppState::new(parts);
+        let app = cadre_server::router_with(probes(), state.clone(), &config.server);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
@@ -46,6 +58,7 @@ impl TestServer {
         )]
         let served = tokio::spawn(cadre_server::serve(listener, app, shutdown.clone()));
         TestServer {
+            state,
             addr,
             client: reqwest::Client::new(),
             db,
@@ -54,12 +67,99 @@ impl TestServer {
         }
     }
 
+    pub fn state_accounts(&self) -> &cadre_identity::accounts::Accounts {
+        self.state.accounts()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// A request with `Authorization: Bearer token`.
+    pub fn authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    /// Signs up and returns the session (`user`, `accessToken`, `refreshToken`).
+    pub async fn signup(&self, email: &str) -> serde_json::Value {
+        let input = serde_json::json!({"email": email, "password": "correct horse battery", "name": "Test Person"});
+        let resp = self
+            .client
+            .post(self.url("/api/v1/auth/signup"))
+            .json(&input)
+            .send()
+            .await
+            .unwrap();
+        let (status, _, json) = body(resp).await;
+        assert_eq!(status, 201, "{json}");
+        json["data"].clone()
+    }
+
+    /// Signs up and returns the access token.
+    pub async fn user_token(&self, email: &str) -> String {
+        self.signup(email).await["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Creates an org as the holder of `token`; returns its id.
+    pub async fn create_org(&self, token: &str, name: &str) -> String {
+        let resp = self
+            .authed(reqwest::Method::POST, "/api/v1/orgs", token)
+            .json(&serde_json::json!({"name": name}))
+            .send()
+            .await
+            .unwrap();
+        let (status, _, json) = body(resp).await;
+        assert_eq!(status, 201, "{json}");
+        json["data"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Invites `email` into `org` with `role` and has the holder of
+    /// `invitee_token` accept.
+    pub async fn add_member(
+        &self,
+        owner_token: &str,
+        org: &str,
+        email: &str,
+        invitee_token: &str,
+        role: &str,
+    ) {
+        let resp = self
+            .authed(
+                reqwest::Method::POST,
+                &format!("/api/v1/orgs/{org}/members"),
+                owner_token,
+            )
+            .json(&serde_json::json!({"email": email, "role": role}))
+            .send()
+            .await
+            .unwrap();
+        let (status, _, json) = body(resp).await;
+        assert_eq!(status, 201, "{json}");
+        let token = json["data"]["token"].as_str().unwrap();
+        let resp = self
+            .authed(
+                reqwest::Method::POST,
+                &format!("/api/v1/invitations/{token}/accept"),
+                invitee_token,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
     }
 
     pub async fn post_json(&self, path: &str, body: &str) -> reqwest::Response {

@@ -8,8 +8,14 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+mod accounts;
+mod api_keys;
+mod audit;
 mod envelope;
 mod harness;
+mod isolation;
 mod middleware;
 mod openapi;
+mod orgs;
+mod routes;
 mod shutdown;

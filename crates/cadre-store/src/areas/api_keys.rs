@@ -39,6 +39,9 @@ pub struct ApiKeyRow {
 
 #[async_trait::async_trait]
 pub trait ApiKeyQueries: Send + Sync {
+    /// The org a key belongs to, so authorization can decide whether the
+    /// caller may manage it.
+    async fn api_key_org(&self, id: Uuid) -> Result<Option<Uuid>>;
     async fn create_api_key(&self, tenant: Tenant, key: &NewApiKey) -> Result<ApiKeyRow>;
     /// Keys of the org, newest first, revoked ones included.
     async fn api_keys(&self, tenant: Tenant) -> Result<Vec<ApiKeyRow>>;
@@ -61,6 +64,10 @@ macro_rules! key_columns {
 }
 
 super::for_both_backends!(ApiKeyQueries {
+    async fn api_key_org(&self, id: Uuid) -> Result<Option<Uuid>> {
+        Ok(sqlx::query_scalar("SELECT org_id FROM api_keys WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
+    }
+
     async fn create_api_key(&self, tenant: Tenant, k: &NewApiKey) -> Result<ApiKeyRow> {
         Ok(sqlx::query_as::<_, ApiKeyRow>(concat!(
             "INSERT INTO api_keys (id, org_id, created_by, name, key_hash, key_prefix, scopes, rate_limit_per_minute, expires_at, created_at)

@@ -90,12 +90,16 @@ pub trait OrgQueries: Send + Sync {
     /// Creates the org, its owner's membership and its `Inbox`. A taken slug
     /// is [`StoreError::Conflict`].
     async fn create_org(&self, org: &NewOrg) -> Result<OrgRow>;
-    /// The caller's role in an org; `None` when not a member (or no such org).
-    /// This is the check the authorization layer makes before it creates a
-    /// [`Tenant`].
-    async fn role_of(&self, user_id: Uuid, org_id: Uuid) -> Result<Option<Role>>;
+    /// The caller's role in an org and the org's plan; `None` when not a
+    /// member (or no such org). This is the check the authorization layer
+    /// makes before it creates a [`Tenant`].
+    async fn membership(&self, user_id: Uuid, org_id: Uuid) -> Result<Option<(Role, Plan)>>;
+    /// The plan of an org (for API keys, which belong to one org).
+    async fn plan_of(&self, org_id: Uuid) -> Result<Option<Plan>>;
     async fn org(&self, tenant: Tenant) -> Result<OrgRow>;
     async fn orgs_of_user(&self, user_id: Uuid) -> Result<Vec<OrgWithRole>>;
+    /// Every org on the instance (platform admin routes only), oldest first.
+    async fn all_orgs(&self, page: super::Page) -> Result<(Vec<OrgRow>, u64)>;
     async fn update_org(
         &self,
         tenant: Tenant,
@@ -179,13 +183,20 @@ super::for_both_backends!(OrgQueries {
         Ok(row)
     }
 
-    async fn role_of(&self, user_id: Uuid, org_id: Uuid) -> Result<Option<Role>> {
-        let role: Option<String> = sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
-            .bind(org_id)
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(role.and_then(|r| r.parse().ok()))
+    async fn membership(&self, user_id: Uuid, org_id: Uuid) -> Result<Option<(Role, Plan)>> {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT m.role, o.plan FROM memberships m JOIN orgs o ON o.id = m.org_id WHERE m.org_id = $1 AND m.user_id = $2",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|(role, plan)| Some((role.parse().ok()?, plan.parse().unwrap_or(Plan::Free)))))
+    }
+
+    async fn plan_of(&self, org_id: Uuid) -> Result<Option<Plan>> {
+        let plan: Option<String> = sqlx::query_scalar("SELECT plan FROM orgs WHERE id = $1").bind(org_id).fetch_optional(&self.pool).await?;
+        Ok(plan.map(|p| p.parse().unwrap_or(Plan::Free)))
     }
 
     async fn org(&self, tenant: Tenant) -> Result<OrgRow> {
@@ -204,6 +215,16 @@ super::for_both_backends!(OrgQueries {
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn all_orgs(&self, page: super::Page) -> Result<(Vec<OrgRow>, u64)> {
+        let rows = sqlx::query_as::<_, OrgRow>(concat!("SELECT ", org_columns!(), " FROM orgs ORDER BY created_at, id LIMIT $1 OFFSET $2"))
+            .bind(i64::from(page.page_size))
+            .bind(page.offset())
+            .fetch_all(&self.pool)
+            .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orgs").fetch_one(&self.pool).await?;
+        Ok((rows, u64::try_from(total).unwrap_or(0)))
     }
 
     async fn update_org(&self, tenant: Tenant, p: &OrgPatch, at: OffsetDateTime) -> Result<OrgRow> {

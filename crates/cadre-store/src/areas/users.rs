@@ -54,6 +54,8 @@ pub trait UserQueries: Send + Sync {
     /// `super_admin`. A taken email is [`crate::StoreError::Conflict`].
     async fn create_user(&self, user: &NewUser) -> Result<UserRow>;
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>>;
+    /// Whether the instance has any account yet.
+    async fn any_user(&self) -> Result<bool>;
     async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRow>>;
     async fn update_user(&self, id: Uuid, patch: &UserPatch, at: OffsetDateTime)
     -> Result<UserRow>;
@@ -91,6 +93,10 @@ super::for_both_backends!(UserQueries {
             .bind(email.to_lowercase())
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    async fn any_user(&self) -> Result<bool> {
+        Ok(sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM users)").fetch_one(&self.pool).await?)
     }
 
     async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRow>> {

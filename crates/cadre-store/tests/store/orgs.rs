@@ -11,7 +11,12 @@ store_test!(creating_an_org_makes_its_owner_and_inbox, |db| async move {
     let (created, tenant) = org(&db.store, owner.id, "acme").await;
     assert_eq!(created.plan, "free");
     assert_eq!(
-        db.store.orgs().role_of(owner.id, created.id).await.unwrap(),
+        db.store
+            .orgs()
+            .membership(owner.id, created.id)
+            .await
+            .unwrap()
+            .map(|(r, _)| r),
         Some(Role::Owner)
     );
     let (projects, total) = db
@@ -69,15 +74,16 @@ store_test!(a_non_member_has_no_role, |db| async move {
     assert_eq!(
         db.store
             .orgs()
-            .role_of(stranger.id, created.id)
+            .membership(stranger.id, created.id)
             .await
-            .unwrap(),
+            .unwrap()
+            .map(|(r, _)| r),
         None
     );
     assert_eq!(
         db.store
             .orgs()
-            .role_of(owner.id, Uuid::now_v7())
+            .membership(owner.id, Uuid::now_v7())
             .await
             .unwrap(),
         None
@@ -148,9 +154,10 @@ store_test!(an_invitation_is_accepted_once, |db| async move {
     assert_eq!(
         db.store
             .orgs()
-            .role_of(invitee.id, created.id)
+            .membership(invitee.id, created.id)
             .await
-            .unwrap(),
+            .unwrap()
+            .map(|(r, _)| r),
         Some(Role::Viewer)
     );
     let again = db

@@ -1,0 +1,105 @@
+//! The route table's permission column: what each route requires.
+
+use axum::http::Method;
+use cadre_identity::permissions::Permission;
+
+/// What a route requires of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (health, sign-up, sign-in…).
+    Public,
+    /// Any signed-in user or API key.
+    Authenticated,
+    /// A member of the organization the route names (or whose resource it
+    /// names) with this permission.
+    Org(Permission),
+    /// A platform `admin` or `super_admin`.
+    PlatformAdmin,
+}
+
+/// Which rate limit a route counts against (SPEC §7.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    Api,
+    Chat,
+    Executions,
+    Uploads,
+    /// Not counted (health, metrics, the sign-in flow has its own throttles).
+    Unlimited,
+}
+
+use Access::{Authenticated, Org, PlatformAdmin, Public};
+use Category::{Api, Unlimited};
+use Permission::{DeleteOrg, EditWork, ManageOrg, View};
+
+/// Every route: method, path template, access, rate-limit category.
+pub const ROUTES: &[(&str, &str, Access, Category)] = &[
+    ("GET", "/api/v1/health", Public, Unlimited),
+    ("GET", "/api/v1/health/detailed", Public, Unlimited),
+    ("GET", "/api/v1/openapi.json", Public, Unlimited),
+    ("GET", "/metrics", Public, Unlimited),
+    ("POST", "/api/v1/auth/signup", Public, Unlimited),
+    ("POST", "/api/v1/auth/login", Public, Unlimited),
+    ("POST", "/api/v1/auth/refresh", Public, Unlimited),
+    ("POST", "/api/v1/auth/logout", Public, Unlimited),
+    ("POST", "/api/v1/auth/forgot-password", Public, Unlimited),
+    ("POST", "/api/v1/auth/reset-password", Public, Unlimited),
+    ("GET", "/api/v1/auth/me", Authenticated, Api),
+    ("PATCH", "/api/v1/auth/me", Authenticated, Api),
+    // The org comes from the query, the body or the key itself.
+    ("GET", "/api/v1/api-keys", Org(ManageOrg), Api),
+    ("POST", "/api/v1/api-keys", Org(ManageOrg), Api),
+    ("DELETE", "/api/v1/api-keys/{keyId}", Org(ManageOrg), Api),
+    ("GET", "/api/v1/orgs", Authenticated, Api),
+    ("POST", "/api/v1/orgs", Authenticated, Api),
+    ("GET", "/api/v1/orgs/{orgId}", Org(View), Api),
+    ("PATCH", "/api/v1/orgs/{orgId}", Org(ManageOrg), Api),
+    ("DELETE", "/api/v1/orgs/{orgId}", Org(DeleteOrg), Api),
+    ("GET", "/api/v1/orgs/{orgId}/members", Org(View), Api),
+    ("POST", "/api/v1/orgs/{orgId}/members", Org(ManageOrg), Api),
+    (
+        "PATCH",
+        "/api/v1/orgs/{orgId}/members/{userId}",
+        Org(ManageOrg),
+        Api,
+    ),
+    (
+        "DELETE",
+        "/api/v1/orgs/{orgId}/members/{userId}",
+        Org(ManageOrg),
+        Api,
+    ),
+    (
+        "POST",
+        "/api/v1/invitations/{token}/accept",
+        Authenticated,
+        Api,
+    ),
+    ("GET", "/api/v1/orgs/{orgId}/projects", Org(View), Api),
+    ("POST", "/api/v1/orgs/{orgId}/projects", Org(EditWork), Api),
+    ("GET", "/api/v1/projects/{projectId}", Org(View), Api),
+    ("PATCH", "/api/v1/projects/{projectId}", Org(EditWork), Api),
+    ("DELETE", "/api/v1/projects/{projectId}", Org(EditWork), Api),
+    ("GET", "/api/v1/orgs/{orgId}/audit-log", Org(ManageOrg), Api),
+    (
+        "GET",
+        "/api/v1/orgs/{orgId}/audit-log/verify",
+        Org(ManageOrg),
+        Api,
+    ),
+    ("GET", "/api/v1/admin/orgs", PlatformAdmin, Api),
+];
+
+/// The declaration for a matched route, if there is one.
+pub fn lookup(method: &Method, route: &str) -> Option<(Access, Category)> {
+    // HEAD is served by GET routes.
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    ROUTES
+        .iter()
+        .find(|(m, path, _, _)| *path == route && *m == method)
+        .map(|(_, _, access, category)| (*access, *category))
+}

@@ -1,0 +1,387 @@
+//! The `Caller` extractor: who is calling, and what the matched route lets
+//! them do.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{FromRequestParts, MatchedPath};
+use axum::http::request::Parts;
+use cadre_identity::permissions::{self, Permission};
+use cadre_identity::rate_limit::Decision;
+use cadre_identity::{IdentityError, keys};
+use cadre_types::{Plan, PlatformRole, Scope, Tenant};
+use uuid::Uuid;
+
+use super::access::{self, Access, Category};
+use crate::AppState;
+use crate::error::{ApiError, ErrorCode};
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    User {
+        id: Uuid,
+        email: String,
+        platform_role: PlatformRole,
+    },
+    ApiKey {
+        id: Uuid,
+        org_id: Uuid,
+        created_by: Uuid,
+        scopes: Vec<Scope>,
+        rate_limit: Option<i64>,
+    },
+}
+
+impl Principal {
+    /// `user` or `api_key`, and the id, for audit entries.
+    pub fn actor(&self) -> (&'static str, Uuid) {
+        match self {
+            Principal::User { id, .. } => ("user", *id),
+            Principal::ApiKey { id, .. } => ("api_key", *id),
+        }
+    }
+}
+
+/// What the request has learnt about itself on the way in, read on the way
+/// out: the org it acted in and who acted (for the audit entry), and the
+/// rate-limit decision (for the `X-RateLimit-*` headers).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestScope(pub(crate) Arc<Mutex<ScopeData>>);
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ScopeData {
+    pub(crate) org_id: Option<Uuid>,
+    pub(crate) actor: Option<(&'static str, Uuid)>,
+    pub(crate) rate: Option<Decision>,
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    /// A handler wrote a specific audit entry; skip the generic one.
+    pub(crate) audited: bool,
+}
+
+impl RequestScope {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut ScopeData)) {
+        f(&mut self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
+
+    pub(crate) fn snapshot(&self) -> ScopeData {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The authenticated caller of a route, with the route's declared access.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    principal: Option<Principal>,
+    access: Access,
+    category: Category,
+    state: AppState,
+    scope: RequestScope,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        let Some((access, category)) = access::lookup(&parts.method, &route) else {
+            tracing::error!(route, method = %parts.method, "route has no access declaration in auth::access::ROUTES");
+            return Err(ApiError::new(
+                ErrorCode::InternalError,
+                ErrorCode::InternalError.default_message(),
+            ));
+        };
+        let scope = parts
+            .extensions
+            .get::<RequestScope>()
+            .cloned()
+            .unwrap_or_default();
+        let mut caller = Caller {
+            principal: None,
+            access,
+            category,
+            state: state.clone(),
+            scope,
+        };
+        if access == Access::Public {
+            return Ok(caller);
+        }
+        let principal = authenticate(parts, state).await?;
+        caller.scope.update(|s| s.actor = Some(principal.actor()));
+        caller.principal = Some(principal);
+        match access {
+            Access::Public | Access::Org(_) => {}
+            Access::Authenticated => caller.limit(caller.state.limits().default_plan()).await?,
+            Access::PlatformAdmin => {
+                let is_admin = matches!(&caller.principal, Some(Principal::User { platform_role, .. }) if platform_role.is_admin());
+                if !is_admin {
+                    return Err(ApiError::new(
+                        ErrorCode::Forbidden,
+                        "platform administrators only",
+                    ));
+                }
+            }
+        }
+        Ok(caller)
+    }
+}
+
+impl Caller {
+    /// The authenticated principal (`None` only on public routes).
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
+    }
+
+    /// The signed-in user; API keys are refused (the route is about a person).
+    pub fn user(&self) -> Result<(Uuid, &str), ApiError> {
+        match &self.principal {
+            Some(Principal::User { id, email, .. }) => Ok((*id, email.as_str())),
+            Some(Principal::ApiKey { .. }) => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "this route needs a signed-in user, not an API key",
+            )),
+            None => Err(ApiError::new(
+                ErrorCode::MissingToken,
+                ErrorCode::MissingToken.default_message(),
+            )),
+        }
+    }
+
+    /// Checks that the caller may act in `org_id` as the route declares and
+    /// returns the tenant to scope queries with. A caller outside the org
+    /// gets 404: it never learns the org exists.
+    pub async fn authorize(&self, org_id: Uuid) -> Result<Tenant, ApiError> {
+        let Access::Org(permission) = self.access else {
+            tracing::error!(access = ?self.access, "authorize() called on a route not declared as an org route");
+            return Err(ApiError::new(
+                ErrorCode::InternalError,
+                ErrorCode::InternalError.default_message(),
+            ));
+        };
+        let store = self.state.store();
+        let plan = match &self.principal {
+            Some(Principal::User { id, .. }) => {
+                let (role, plan) = store
+                    .orgs()
+                    .membership(*id, org_id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("resource"))?;
+                if !permissions::role_allows(role, permission) {
+                    return Err(forbidden(permission, &format!("the {role} role")));
+                }
+                plan
+            }
+            Some(Principal::ApiKey {
+                org_id: key_org,
+                created_by,
+                scopes,
+                ..
+            }) => {
+                if *key_org != org_id {
+                    return Err(ApiError::not_found("resource"));
+                }
+                if !permissions::scopes_allow(scopes, permission) {
+                    return Err(forbidden(permission, "this API key's scopes"));
+                }
+                // A key never does more than the member who created it can.
+                let (role, plan) = store
+                    .orgs()
+                    .membership(*created_by, org_id)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            ErrorCode::InvalidApiKey,
+                            "the member who created this API key has left the organization",
+                        )
+                    })?;
+                if !permissions::role_allows(role, permission) {
+                    return Err(forbidden(permission, "the role of this API key's creator"));
+                }
+                plan
+            }
+            None => {
+                return Err(ApiError::new(
+                    ErrorCode::MissingToken,
+                    ErrorCode::MissingToken.default_message(),
+                ));
+            }
+        };
+        self.scope.update(|s| s.org_id = Some(org_id));
+        self.limit(plan).await?;
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "this is the authorization layer: membership was just checked"
+        )]
+        Ok(Tenant::new(org_id))
+    }
+
+    /// The client's address, as the connection reports it.
+    pub fn ip(&self) -> Option<String> {
+        self.scope.snapshot().ip
+    }
+
+    /// Writes a specific audit entry for this request (instead of the
+    /// generic one). `org_id` `None` writes to the platform chain. Details
+    /// are redacted here.
+    pub async fn audit(
+        &self,
+        org_id: Option<Uuid>,
+        actor: Option<(&'static str, Uuid)>,
+        action: &str,
+        resource: Option<(&str, String)>,
+        mut details: serde_json::Value,
+    ) {
+        cadre_types::redact::redact_json(&mut details);
+        let data = self.scope.snapshot();
+        let actor = actor.or(data.actor);
+        let entry = cadre_store::NewAuditEntry {
+            actor_type: actor.map_or("anonymous", |a| a.0).to_owned(),
+            actor_id: actor.map(|a| a.1.to_string()),
+            action: action.to_owned(),
+            resource_type: resource.as_ref().map(|r| r.0.to_owned()),
+            resource_id: resource.map(|r| r.1),
+            ip: data.ip,
+            user_agent: data.user_agent,
+            details,
+        };
+        let chain = org_id
+            .or(data.org_id)
+            .unwrap_or(cadre_store::PLATFORM_CHAIN);
+        match self
+            .state
+            .store()
+            .audit()
+            .append_audit(chain, &entry, cadre_types::time::now())
+            .await
+        {
+            Ok(_) => self.scope.update(|s| s.audited = true),
+            Err(e) => tracing::error!(error = %e, action, "could not write an audit entry"),
+        }
+    }
+
+    async fn limit(&self, plan: Plan) -> Result<(), ApiError> {
+        let (who, key_limit) = match &self.principal {
+            Some(Principal::User { id, .. }) => (format!("user:{id}"), None),
+            Some(Principal::ApiKey { id, rate_limit, .. }) => (format!("key:{id}"), *rate_limit),
+            None => return Ok(()),
+        };
+        match self
+            .state
+            .limits()
+            .check(&who, plan, self.category, key_limit)
+            .await
+        {
+            Ok(decision) => {
+                self.scope.update(|s| s.rate = decision);
+                Ok(())
+            }
+            Err(err) => {
+                self.scope.update(|s| s.rate = err.rate);
+                Err(err)
+            }
+        }
+    }
+}
+
+fn forbidden(permission: Permission, what: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::Forbidden,
+        format!("{what} does not allow this ({permission:?})"),
+    )
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let api_key = parts
+        .headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    let bearer = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    match (api_key, bearer) {
+        (Some(key), _) => api_key_principal(key, state).await,
+        (None, Some(token)) if token.starts_with(keys::API_KEY_PREFIX) => {
+            api_key_principal(token, state).await
+        }
+        (None, Some(token)) => {
+            let claims = state
+                .accounts()
+                .tokens()
+                .verify(token)
+                .map_err(|e| match e {
+                    IdentityError::TokenExpired => ApiError::new(
+                        ErrorCode::TokenExpired,
+                        "the access token has expired; refresh it",
+                    ),
+                    _ => ApiError::new(ErrorCode::InvalidToken, "the access token is invalid"),
+                })?;
+            let user = state
+                .store()
+                .users()
+                .user_by_id(claims.sub)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::InvalidToken,
+                        "the account of this token no longer exists",
+                    )
+                })?;
+            let platform_role = user.platform_role();
+            Ok(Principal::User {
+                id: user.id,
+                email: user.email,
+                platform_role,
+            })
+        }
+        (None, None) => Err(ApiError::new(
+            ErrorCode::MissingToken,
+            ErrorCode::MissingToken.default_message(),
+        )),
+    }
+}
+
+async fn api_key_principal(key: &str, state: &AppState) -> Result<Principal, ApiError> {
+    let invalid = || {
+        ApiError::new(
+            ErrorCode::InvalidApiKey,
+            ErrorCode::InvalidApiKey.default_message(),
+        )
+    };
+    if !keys::looks_like_api_key(key) {
+        return Err(invalid());
+    }
+    let row = state
+        .store()
+        .api_keys()
+        .active_api_key(&keys::token_hash(key), cadre_types::time::now())
+        .await?
+        .ok_or_else(invalid)?;
+    state.key_usage().record(row.id);
+    Ok(Principal::ApiKey {
+        id: row.id,
+        org_id: row.org_id,
+        created_by: row.created_by,
+        scopes: row.scopes.0,
+        rate_limit: row.rate_limit_per_minute,
+    })
+}

@@ -1,0 +1,232 @@
+//! Tenant isolation: a caller from another organization gets 404 on every
+//! org-scoped route — for ids in paths and in bodies — and changes nothing.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{TestServer, body};
+
+struct World {
+    org: String,
+    project: String,
+    key_id: String,
+    owner_id: String,
+}
+
+async fn org_a(app: &TestServer, owner: &str, owner_id: &str) -> World {
+    let org = app.create_org(owner, "Org A").await;
+    let resp = app
+        .authed(Method::POST, &format!("/api/v1/orgs/{org}/projects"), owner)
+        .json(&json!({"name": "Secret plans"}))
+        .send()
+        .await
+        .unwrap();
+    let project = body(resp).await.2["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = app
+        .authed(Method::POST, "/api/v1/api-keys", owner)
+        .json(&json!({"name": "a-key", "orgId": org, "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap();
+    let key_id = body(resp).await.2["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    World {
+        org,
+        project,
+        key_id,
+        owner_id: owner_id.to_owned(),
+    }
+}
+
+fn foreign_requests(a: &World) -> Vec<(Method, String, Option<Value>)> {
+    let (org, project, key, user) = (&a.org, &a.project, &a.key_id, &a.owner_id);
+    vec![
+        (Method::GET, format!("/api/v1/orgs/{org}"), None),
+        (
+            Method::PATCH,
+            format!("/api/v1/orgs/{org}"),
+            Some(json!({"name": "pwned"})),
+        ),
+        (Method::DELETE, format!("/api/v1/orgs/{org}"), None),
+        (Method::GET, format!("/api/v1/orgs/{org}/members"), None),
+        (
+            Method::POST,
+            format!("/api/v1/orgs/{org}/members"),
+            Some(json!({"email": "spy@example.com", "role": "owner"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/orgs/{org}/members/{user}"),
+            Some(json!({"role": "viewer"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/orgs/{org}/members/{user}"),
+            None,
+        ),
+        (Method::GET, format!("/api/v1/orgs/{org}/projects"), None),
+        (
+            Method::POST,
+            format!("/api/v1/orgs/{org}/projects"),
+            Some(json!({"name": "planted"})),
+        ),
+        (Method::GET, format!("/api/v1/projects/{project}"), None),
+        (
+            Method::PATCH,
+            format!("/api/v1/projects/{project}"),
+            Some(json!({"name": "pwned"})),
+        ),
+        (Method::DELETE, format!("/api/v1/projects/{project}"), None),
+        (Method::GET, format!("/api/v1/orgs/{org}/audit-log"), None),
+        (
+            Method::GET,
+            format!("/api/v1/orgs/{org}/audit-log/verify"),
+            None,
+        ),
+        (Method::GET, format!("/api/v1/api-keys?orgId={org}"), None),
+        (
+            Method::POST,
+            "/api/v1/api-keys".to_owned(),
+            Some(json!({"name": "spy", "orgId": org, "scopes": ["admin"]})),
+        ),
+        (Method::DELETE, format!("/api/v1/api-keys/{key}"), None),
+    ]
+}
+
+async fn assert_untouched(app: &TestServer, owner: &str, a: &World) {
+    let (status, _, org) = body(
+        app.authed(Method::GET, &format!("/api/v1/orgs/{}", a.org), owner)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "org A still exists");
+    assert_eq!(org["data"]["name"], "Org A");
+    let (_, _, members) = body(
+        app.authed(
+            Method::GET,
+            &format!("/api/v1/orgs/{}/members", a.org),
+            owner,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(members["data"].as_array().unwrap().len(), 1);
+    assert_eq!(members["data"][0]["role"], "owner");
+    let (_, _, project) = body(
+        app.authed(
+            Method::GET,
+            &format!("/api/v1/projects/{}", a.project),
+            owner,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(project["data"]["name"], "Secret plans");
+    let (_, _, projects) = body(
+        app.authed(
+            Method::GET,
+            &format!("/api/v1/orgs/{}/projects", a.org),
+            owner,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(projects["pagination"]["totalItems"], 2, "nothing planted");
+    let (_, _, keys) = body(
+        app.authed(
+            Method::GET,
+            &format!("/api/v1/api-keys?orgId={}", a.org),
+            owner,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(keys["data"].as_array().unwrap().len(), 1, "no key added");
+    assert!(keys["data"][0]["revokedAt"].is_null(), "key not revoked");
+}
+
+#[tokio::test]
+async fn a_user_of_another_org_gets_404_everywhere_and_changes_nothing() {
+    let app = TestServer::start().await;
+    let a_session = app.signup("a@example.com").await;
+    let a_token = a_session["accessToken"].as_str().unwrap().to_owned();
+    let a = org_a(&app, &a_token, a_session["user"]["id"].as_str().unwrap()).await;
+    let b_token = app.user_token("b@example.com").await;
+    app.create_org(&b_token, "Org B").await;
+
+    for (method, path, json_body) in foreign_requests(&a) {
+        let mut req = app.authed(method.clone(), &path, &b_token);
+        if let Some(b) = json_body {
+            req = req.json(&b);
+        }
+        let (status, _, resp) = body(req.send().await.unwrap()).await;
+        assert_eq!(status, 404, "{method} {path}: {resp}");
+        assert_eq!(resp["error"]["code"], "NOT_FOUND", "{method} {path}");
+        assert!(
+            !resp.to_string().contains("Org A") && !resp.to_string().contains("Secret plans"),
+            "{method} {path} leaked: {resp}"
+        );
+    }
+    assert_untouched(&app, &a_token, &a).await;
+}
+
+#[tokio::test]
+async fn an_api_key_of_another_org_gets_404_everywhere_and_changes_nothing() {
+    let app = TestServer::start().await;
+    let a_session = app.signup("a@example.com").await;
+    let a_token = a_session["accessToken"].as_str().unwrap().to_owned();
+    let a = org_a(&app, &a_token, a_session["user"]["id"].as_str().unwrap()).await;
+    let b_token = app.user_token("b@example.com").await;
+    let b_org = app.create_org(&b_token, "Org B").await;
+    let resp = app
+        .authed(Method::POST, "/api/v1/api-keys", &b_token)
+        .json(&json!({"name": "b", "orgId": b_org, "scopes": ["admin"]}))
+        .send()
+        .await
+        .unwrap();
+    let b_key = body(resp).await.2["data"]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    for (method, path, json_body) in foreign_requests(&a) {
+        let mut req = app
+            .client
+            .request(method.clone(), app.url(&path))
+            .header("x-api-key", &b_key);
+        if let Some(b) = json_body {
+            req = req.json(&b);
+        }
+        let (status, _, resp) = body(req.send().await.unwrap()).await;
+        // An API key cannot delete an org at all (403) — that is about the key, not org A.
+        let expected = if method == Method::DELETE && path == format!("/api/v1/orgs/{}", a.org) {
+            [404, 403]
+        } else {
+            [404, 404]
+        };
+        assert!(
+            expected.contains(&status.as_u16()),
+            "{method} {path}: {status} {resp}"
+        );
+        assert!(
+            !resp.to_string().contains("Org A"),
+            "{method} {path} leaked: {resp}"
+        );
+    }
+    assert_untouched(&app, &a_token, &a).await;
+}
