@@ -22,8 +22,6 @@ pub enum Role {
     Api,
     /// `cadre worker`.
     Workers,
-    /// `cadre migrate`.
-    MigrateOnly,
 }
 
 impl Role {
@@ -32,7 +30,6 @@ impl Role {
             Role::ApiAndWorkers => "api,worker",
             Role::Api => "api",
             Role::Workers => "worker",
-            Role::MigrateOnly => "migrate",
         }
     }
 
@@ -178,7 +175,7 @@ pub async fn migrate_only(config: &Config) -> Result<i64> {
         .context("applying database migrations")
 }
 
-async fn open_store(config: &Config) -> Result<Store> {
+pub(crate) async fn open_store(config: &Config) -> Result<Store> {
     let target = match config.database_kind() {
         DatabaseKind::Sqlite(path) => Target::Sqlite(path),
         DatabaseKind::Postgres(url) => Target::Postgres(url),

@@ -59,6 +59,20 @@ enum Command {
     Config(ConfigCommand),
     /// Print the OpenAPI 3.1 description of the HTTP API to standard output.
     Openapi,
+    /// Operator tasks on the database.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Recompute every audit-log hash chain (or one org's) and report the
+    /// first entry that does not match. Exits 1 when a chain is broken.
+    VerifyAudit {
+        /// Only this organization's chain.
+        #[arg(long, value_name = "ORG_ID")]
+        org: Option<uuid::Uuid>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -88,7 +102,11 @@ pub fn main() -> ExitCode {
         data_dir: cli.data_dir.clone(),
         bind: match &cli.command {
             Command::Serve(args) => args.bind.clone(),
-            Command::Worker | Command::Migrate | Command::Config(_) | Command::Openapi => None,
+            Command::Worker
+            | Command::Migrate
+            | Command::Config(_)
+            | Command::Openapi
+            | Command::Admin(_) => None,
         },
         database_url: cli.database_url.clone(),
     };
@@ -101,14 +119,15 @@ pub fn main() -> ExitCode {
         },
         Command::Serve(args) => run(
             &overrides,
-            if args.no_workers {
+            Job::Run(if args.no_workers {
                 Role::Api
             } else {
                 Role::ApiAndWorkers
-            },
+            }),
         ),
-        Command::Worker => run(&overrides, Role::Workers),
-        Command::Migrate => run(&overrides, Role::MigrateOnly),
+        Command::Worker => run(&overrides, Job::Run(Role::Workers)),
+        Command::Migrate => run(&overrides, Job::Migrate),
+        Command::Admin(AdminCommand::VerifyAudit { org }) => run(&overrides, Job::VerifyAudit(org)),
     }
 }
 
@@ -119,14 +138,17 @@ fn load(overrides: &Overrides) -> Result<Config, ExitCode> {
     })
 }
 
-fn run(overrides: &Overrides, role: Role) -> ExitCode {
+/// What a command that needs the runtime does.
+enum Job {
+    Run(Role),
+    Migrate,
+    VerifyAudit(Option<uuid::Uuid>),
+}
+
+fn run(overrides: &Overrides, job: Job) -> ExitCode {
     let config = match load(overrides) {
         Ok(config) => config,
         Err(code) => return code,
-    };
-    let role = match role {
-        Role::ApiAndWorkers if !config.workers.enabled => Role::Api,
-        other => other,
     };
     if let Err(err) = crate::logging::init(&config.log) {
         report(&err.to_string());
@@ -143,15 +165,25 @@ fn run(overrides: &Overrides, role: Role) -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async move {
-        if role == Role::MigrateOnly {
-            let version = crate::app::migrate_only(&config).await?;
-            print(&format!("database schema is at version {version}\n"));
-            return Ok(());
+        match job {
+            Job::Run(role) => {
+                let role = if role == Role::ApiAndWorkers && !config.workers.enabled { Role::Api } else { role };
+                Application::build(config, role).await?.run_until_stopped().await
+            }
+            Job::Migrate => {
+                let version = crate::app::migrate_only(&config).await?;
+                print(&format!("database schema is at version {version}\n"));
+                Ok(())
+            }
+            Job::VerifyAudit(org) => {
+                let report = crate::admin::verify_audit(&config, org).await?;
+                print(&report.text);
+                if report.broken > 0 {
+                    anyhow::bail!("{} audit chain(s) do not verify; the first bad entry of each is named above", report.broken);
+                }
+                Ok(())
+            }
         }
-        Application::build(config, role)
-            .await?
-            .run_until_stopped()
-            .await
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! the data directory, and the [`Application`] that wires the store, the
 //! HTTP server and the background tasks together.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod data_dir;

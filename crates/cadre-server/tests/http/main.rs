@@ -17,5 +17,6 @@ mod isolation;
 mod middleware;
 mod openapi;
 mod orgs;
+mod redis_limits;
 mod routes;
 mod shutdown;

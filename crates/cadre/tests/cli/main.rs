@@ -7,6 +7,7 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+mod admin;
 mod config;
 mod process;
 mod serve;

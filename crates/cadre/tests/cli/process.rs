@@ -75,6 +75,28 @@ impl Running {
         })
     }
 
+    /// POSTs JSON, with a bearer token when given.
+    pub fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        token: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("{}{}", self.base_url, path);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut req = reqwest::Client::new().post(&url).json(body);
+            if let Some(token) = token {
+                req = req.bearer_auth(token);
+            }
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.json().await.unwrap())
+        })
+    }
+
     /// Sends SIGTERM and waits (at most 15 s) for the exit status.
     pub fn terminate(mut self) -> (ExitStatus, Vec<serde_json::Value>) {
         let pid = self.child.id().to_string();

@@ -1,0 +1,75 @@
+//! `cadre admin verify-audit` against a database a real server wrote.
+
+use serde_json::json;
+
+use crate::process::{Running, cadre};
+
+#[tokio::test]
+async fn verify_audit_passes_then_names_the_altered_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let data_for_server = data.clone();
+    let org_id = tokio::task::spawn_blocking(move || {
+        let server = Running::serve(cadre(&data_for_server));
+        let (status, session) = server.post(
+            "/api/v1/auth/signup",
+            &json!({"email": "ops@example.com", "password": "a long password", "name": "Ops"}),
+            None,
+        );
+        assert_eq!(status, 201, "{session}");
+        let token = session["data"]["accessToken"].as_str().unwrap().to_owned();
+        let (status, org) = server.post("/api/v1/orgs", &json!({"name": "Acme"}), Some(&token));
+        assert_eq!(status, 201, "{org}");
+        let org_id = org["data"]["id"].as_str().unwrap().to_owned();
+        for name in ["one", "two"] {
+            let (status, _) = server.post(
+                &format!("/api/v1/orgs/{org_id}/projects"),
+                &json!({"name": name}),
+                Some(&token),
+            );
+            assert_eq!(status, 201);
+        }
+        assert!(server.terminate().0.success());
+        org_id
+    })
+    .await
+    .unwrap();
+
+    let ok = cadre(&data)
+        .args(["admin", "verify-audit"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("org {org_id}: valid (3 entries)")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("platform: valid"), "{stdout}");
+
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("cadre.db").display()))
+        .await
+        .unwrap();
+    let org_uuid: uuid::Uuid = org_id.parse().unwrap();
+    sqlx::query("UPDATE audit_log SET details = '{\"status\":200}' WHERE org_id = $1 AND seq = 2")
+        .bind(org_uuid)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let broken = cadre(&data)
+        .args(["admin", "verify-audit", "--org", &org_id])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&broken.stdout);
+    assert_eq!(broken.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("org {org_id}: BROKEN at entry 2 (3 entries)")),
+        "{stdout}"
+    );
+}
