@@ -143,6 +143,8 @@ pub struct RedisConfig {
 pub struct SecretsConfig {
     /// Base64 of 32 bytes; empty means generated in the data dir.
     pub master_key: SecretString,
+    /// Earlier master keys that may still have wrapped data keys.
+    pub previous_master_keys: Vec<SecretString>,
 }
 
 /// Which database the configuration selects.
@@ -320,6 +322,9 @@ impl Config {
         if let Err(e) = self.secrets.master_key_bytes() {
             problems.extend(e.problems);
         }
+        if let Err(e) = self.secrets.previous_master_key_bytes() {
+            problems.extend(e.problems);
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -360,24 +365,42 @@ impl ServerConfig {
 }
 
 impl SecretsConfig {
+    /// The earlier master keys, decoded.
+    pub fn previous_master_key_bytes(&self) -> Result<Vec<[u8; 32]>, ConfigError> {
+        self.previous_master_keys
+            .iter()
+            .map(|k| {
+                decode_key(k.expose_secret()).ok_or_else(|| {
+                    ConfigError::one(
+                        "secrets.previous_master_keys",
+                        "[REDACTED]",
+                        "a list of 32-byte keys in base64 (44 characters each)",
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The configured master key, if one is set.
     pub fn master_key_bytes(&self) -> Result<Option<[u8; 32]>, ConfigError> {
-        use base64::Engine as _;
         let text = self.master_key.expose_secret().trim();
         if text.is_empty() {
             return Ok(None);
         }
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .ok()
-            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-            .map(Some)
-            .ok_or_else(|| {
-                ConfigError::one(
-                    "secrets.master_key",
-                    "[REDACTED]",
-                    "empty (generated) or 32 bytes in base64 (44 characters)",
-                )
-            })
+        decode_key(text).map(Some).ok_or_else(|| {
+            ConfigError::one(
+                "secrets.master_key",
+                "[REDACTED]",
+                "empty (generated) or 32 bytes in base64 (44 characters)",
+            )
+        })
     }
+}
+
+fn decode_key(text: &str) -> Option<[u8; 32]> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
 }

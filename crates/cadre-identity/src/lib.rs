@@ -13,6 +13,7 @@ pub mod orgs;
 pub mod password;
 pub mod permissions;
 pub mod rate_limit;
+pub mod secrets;
 pub mod tokens;
 
 pub use error::{IdentityError, Result};

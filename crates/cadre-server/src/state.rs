@@ -34,6 +34,8 @@ pub struct AppParts {
     pub key_usage: KeyUsage,
     /// Base URL for links sent to people (password reset, invitations).
     pub public_url: String,
+    /// Seals and opens organizations' secrets.
+    pub secrets: cadre_identity::secrets::Secrets,
 }
 
 impl AppParts {
@@ -46,6 +48,7 @@ impl AppParts {
         supervisor: Supervisor,
         instance_id: Uuid,
         jwt_secret: &[u8],
+        master_key: &[u8; 32],
     ) -> anyhow::Result<Self> {
         use std::time::Duration;
 
@@ -76,7 +79,10 @@ impl AppParts {
                 "cannot reach Redis (redis.url / CADRE_REDIS_URL); check that it is running",
             )?)
         };
+        let previous = config.secrets.previous_master_key_bytes()?;
+        let keyring = cadre_identity::secrets::Keyring::new(master_key, &previous)?;
         Ok(Self {
+            secrets: cadre_identity::secrets::Secrets::new(store.clone(), keyring),
             accounts: Accounts::new(store.clone(), tokens, policy),
             limits: Limits::new(limiter, config.limits.clone()),
             key_usage: KeyUsage::default(),
@@ -121,6 +127,10 @@ impl AppState {
 
     pub fn key_usage(&self) -> &KeyUsage {
         &self.inner.parts.key_usage
+    }
+
+    pub fn secrets(&self) -> &cadre_identity::secrets::Secrets {
+        &self.inner.parts.secrets
     }
 
     pub fn public_url(&self) -> &str {

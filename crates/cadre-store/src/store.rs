@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::areas::{
     api_keys::ApiKeyQueries, audit::AuditQueries, health::HealthQueries,
-    instances::InstanceQueries, orgs::OrgQueries, projects::ProjectQueries,
-    sessions::SessionQueries, users::UserQueries,
+    instances::InstanceQueries, org_keys::OrgKeyQueries, orgs::OrgQueries,
+    projects::ProjectQueries, sessions::SessionQueries, users::UserQueries,
 };
 use crate::{Result, postgres::PgStore, sqlite::SqliteStore};
 
@@ -54,6 +54,7 @@ pub(crate) trait Backend:
     + ApiKeyQueries
     + ProjectQueries
     + AuditQueries
+    + OrgKeyQueries
     + Send
     + Sync
     + 'static
@@ -133,6 +134,10 @@ impl Store {
     }
 
     pub fn audit(&self) -> &dyn AuditQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn org_keys(&self) -> &dyn OrgKeyQueries {
         self.backend.as_ref()
     }
 }

@@ -61,3 +61,28 @@ pub async fn verify_audit(config: &Config, org: Option<Uuid>) -> Result<AuditRep
     store.close().await;
     Ok(report)
 }
+
+/// `cadre admin rotate-keys`: re-wraps every organization's data keys under
+/// the primary master key and gives each organization a new data key version.
+pub async fn rotate_keys(config: &Config) -> Result<String> {
+    let keys = crate::data_dir::prepare(config)?;
+    let store = crate::app::open_store(config).await?;
+    store
+        .migrate()
+        .await
+        .context("applying database migrations")?;
+    let previous = config.secrets.previous_master_key_bytes()?;
+    let keyring = cadre_identity::secrets::Keyring::new(
+        secrecy::ExposeSecret::expose_secret(&keys.master_key),
+        &previous,
+    )?;
+    let primary = keyring.primary_id().to_owned();
+    let rotation = cadre_identity::secrets::Secrets::new(store.clone(), keyring)
+        .rotate()
+        .await?;
+    store.close().await;
+    Ok(format!(
+        "re-wrapped {} data key(s) under master key {primary}; {} organization(s) got a new data key version\n",
+        rotation.rewrapped, rotation.new_versions
+    ))
+}

@@ -83,12 +83,14 @@ impl Application {
             let jwt = cadre_config::ExposeSecret::expose_secret(&keys.jwt_secret)
                 .as_bytes()
                 .to_vec();
+            let master = secrecy::ExposeSecret::expose_secret(&keys.master_key);
             let parts = AppParts::from_config(
                 &config,
                 store.clone(),
                 supervisor.clone(),
                 instance_id,
                 &jwt,
+                master,
             )
             .await?;
             let state = AppState::new(parts);

@@ -73,6 +73,10 @@ enum AdminCommand {
         #[arg(long, value_name = "ORG_ID")]
         org: Option<uuid::Uuid>,
     },
+    /// Re-wrap every organization's data keys under the current master key
+    /// and start a new data key version for each (see
+    /// secrets.previous_master_keys for replacing the master key).
+    RotateKeys,
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +132,7 @@ pub fn main() -> ExitCode {
         Command::Worker => run(&overrides, Job::Run(Role::Workers)),
         Command::Migrate => run(&overrides, Job::Migrate),
         Command::Admin(AdminCommand::VerifyAudit { org }) => run(&overrides, Job::VerifyAudit(org)),
+        Command::Admin(AdminCommand::RotateKeys) => run(&overrides, Job::RotateKeys),
     }
 }
 
@@ -143,6 +148,7 @@ enum Job {
     Run(Role),
     Migrate,
     VerifyAudit(Option<uuid::Uuid>),
+    RotateKeys,
 }
 
 fn run(overrides: &Overrides, job: Job) -> ExitCode {
@@ -173,6 +179,10 @@ fn run(overrides: &Overrides, job: Job) -> ExitCode {
             Job::Migrate => {
                 let version = crate::app::migrate_only(&config).await?;
                 print(&format!("database schema is at version {version}\n"));
+                Ok(())
+            }
+            Job::RotateKeys => {
+                print(&crate::admin::rotate_keys(&config).await?);
                 Ok(())
             }
             Job::VerifyAudit(org) => {

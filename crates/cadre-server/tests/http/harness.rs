@@ -44,6 +44,7 @@ impl TestServer {
             Supervisor::new(),
             uuid::Uuid::now_v7(),
             TEST_JWT_SECRET,
+            &[9; 32],
         )
         .await
         .unwrap();
