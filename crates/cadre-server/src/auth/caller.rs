@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use cadre_identity::permissions::{self, Permission};
 use cadre_identity::rate_limit::Decision;
 use cadre_identity::{IdentityError, keys};
-use cadre_types::{Plan, PlatformRole, Scope, Tenant};
+use cadre_types::{Plan, Scope, Tenant};
 use uuid::Uuid;
 
 use super::access::{self, Access, Category};
@@ -18,11 +18,8 @@ use crate::error::{ApiError, ErrorCode};
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub enum Principal {
-    User {
-        id: Uuid,
-        email: String,
-        platform_role: PlatformRole,
-    },
+    /// A signed-in user (the access token's subject).
+    User { id: Uuid },
     ApiKey {
         id: Uuid,
         org_id: Uuid,
@@ -126,7 +123,15 @@ impl FromRequestParts<AppState> for Caller {
             Access::Public | Access::Org(_) => {}
             Access::Authenticated => caller.limit(caller.state.limits().default_plan()).await?,
             Access::PlatformAdmin => {
-                let is_admin = matches!(&caller.principal, Some(Principal::User { platform_role, .. }) if platform_role.is_admin());
+                let is_admin = match &caller.principal {
+                    Some(Principal::User { id }) => state
+                        .store()
+                        .users()
+                        .user_by_id(*id)
+                        .await?
+                        .is_some_and(|u| u.platform_role().is_admin()),
+                    Some(Principal::ApiKey { .. }) | None => false,
+                };
                 if !is_admin {
                     return Err(ApiError::new(
                         ErrorCode::Forbidden,
@@ -146,9 +151,9 @@ impl Caller {
     }
 
     /// The signed-in user; API keys are refused (the route is about a person).
-    pub fn user(&self) -> Result<(Uuid, &str), ApiError> {
+    pub fn user(&self) -> Result<Uuid, ApiError> {
         match &self.principal {
-            Some(Principal::User { id, email, .. }) => Ok((*id, email.as_str())),
+            Some(Principal::User { id }) => Ok(*id),
             Some(Principal::ApiKey { .. }) => Err(ApiError::new(
                 ErrorCode::Forbidden,
                 "this route needs a signed-in user, not an API key",
@@ -335,23 +340,10 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
                     ),
                     _ => ApiError::new(ErrorCode::InvalidToken, "the access token is invalid"),
                 })?;
-            let user = state
-                .store()
-                .users()
-                .user_by_id(claims.sub)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::InvalidToken,
-                        "the account of this token no longer exists",
-                    )
-                })?;
-            let platform_role = user.platform_role();
-            Ok(Principal::User {
-                id: user.id,
-                email: user.email,
-                platform_role,
-            })
+            // The signature is the proof; the account itself is read only by
+            // the routes that need it (org routes check membership, which a
+            // deleted account no longer has).
+            Ok(Principal::User { id: claims.sub })
         }
         (None, None) => Err(ApiError::new(
             ErrorCode::MissingToken,

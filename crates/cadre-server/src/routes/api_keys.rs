@@ -97,7 +97,7 @@ pub(crate) async fn list_api_keys_handler(
             _ => state
                 .store()
                 .orgs()
-                .orgs_of_user(caller.user()?.0)
+                .orgs_of_user(caller.user()?)
                 .await?
                 .into_iter()
                 .map(|o| o.org.id)
@@ -136,7 +136,7 @@ pub(crate) async fn create_api_key_handler(
     ApiJson(body): ApiJson<ApiKeyIn>,
 ) -> ApiResult<ApiResponse<ApiKeyOut>> {
     let tenant = caller.authorize(body.org_id).await?;
-    let (user_id, _) = caller.user()?;
+    let user_id = caller.user()?;
     let name = body.name.trim();
     if !(1..=100).contains(&name.chars().count()) {
         return Err(ApiError::validation(

@@ -275,7 +275,7 @@ pub(crate) async fn me_handler(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<ApiResponse<UserOut>> {
-    let (user_id, _) = caller.user()?;
+    let user_id = caller.user()?;
     Ok(ApiResponse::ok(state.accounts().me(user_id).await?.into()))
 }
 
@@ -287,7 +287,7 @@ pub(crate) async fn update_me_handler(
     caller: Caller,
     ApiJson(body): ApiJson<MePatchBody>,
 ) -> ApiResult<ApiResponse<UserOut>> {
-    let (user_id, _) = caller.user()?;
+    let user_id = caller.user()?;
     let changed_password = body.new_password.is_some();
     let patch = MePatch {
         name: body.name,

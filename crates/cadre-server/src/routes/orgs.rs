@@ -131,7 +131,7 @@ pub(crate) async fn list_orgs_handler(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<ApiResponse<Vec<OrgOut>>> {
-    let (user_id, _) = caller.user()?;
+    let user_id = caller.user()?;
     let orgs = state.store().orgs().orgs_of_user(user_id).await?;
     Ok(ApiResponse::ok(
         orgs.into_iter()
@@ -149,7 +149,7 @@ pub(crate) async fn create_org_handler(
     caller: Caller,
     ApiJson(body): ApiJson<OrgIn>,
 ) -> ApiResult<ApiResponse<OrgOut>> {
-    let (user_id, _) = caller.user()?;
+    let user_id = caller.user()?;
     let org = org_service::create_org(
         state.store(),
         user_id,
@@ -398,8 +398,10 @@ pub(crate) async fn accept_invitation_handler(
     caller: Caller,
     ApiPath(token): ApiPath<String>,
 ) -> ApiResult<ApiResponse<AcceptOut>> {
-    let (user_id, email) = caller.user()?;
-    let org_id = org_service::accept_invitation(state.store(), &token, user_id, email).await?;
+    let user_id = caller.user()?;
+    let user = state.accounts().me(user_id).await?;
+    let org_id =
+        org_service::accept_invitation(state.store(), &token, user_id, &user.email).await?;
     caller
         .audit(
             Some(org_id),

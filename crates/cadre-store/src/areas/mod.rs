@@ -11,6 +11,15 @@ pub mod projects;
 pub mod sessions;
 pub mod users;
 
+/// A row of a page together with the total the page was cut from
+/// (`COUNT(*) OVER ()`).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct Counted<T> {
+    #[sqlx(flatten)]
+    pub(crate) row: T,
+    pub(crate) total: i64,
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {

@@ -6,7 +6,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::Page;
+use super::{Counted, Page};
 use crate::{Result, StoreError};
 
 #[derive(Debug, Clone)]
@@ -94,19 +94,25 @@ super::for_both_backends!(ProjectQueries {
     }
 
     async fn projects(&self, tenant: Tenant, page: Page) -> Result<(Vec<ProjectRow>, u64)> {
-        let rows = sqlx::query_as::<_, ProjectRow>(concat!(
-            "SELECT ", project_columns!(), " FROM projects WHERE org_id = $1 AND deleted_at IS NULL
+        // The total rides along with the page (one query); only a page past
+        // the end needs a separate count.
+        let rows = sqlx::query_as::<_, Counted<ProjectRow>>(concat!(
+            "SELECT ", project_columns!(), ", COUNT(*) OVER () AS total FROM projects
+             WHERE org_id = $1 AND deleted_at IS NULL
              ORDER BY created_at, id LIMIT $2 OFFSET $3"))
         .bind(tenant.org_id())
         .bind(i64::from(page.page_size))
         .bind(page.offset())
         .fetch_all(&self.pool)
         .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE org_id = $1 AND deleted_at IS NULL")
-            .bind(tenant.org_id())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok((rows, u64::try_from(total).unwrap_or(0)))
+        let total = match rows.first() {
+            Some(first) => first.total,
+            None => sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE org_id = $1 AND deleted_at IS NULL")
+                .bind(tenant.org_id())
+                .fetch_one(&self.pool)
+                .await?,
+        };
+        Ok((rows.into_iter().map(|r| r.row).collect(), u64::try_from(total).unwrap_or(0)))
     }
 
     async fn project(&self, tenant: Tenant, id: Uuid) -> Result<ProjectRow> {

@@ -78,12 +78,22 @@ async fn verify_audit_passes_then_names_the_altered_row() {
 fn rotate_keys_runs_against_the_data_dir_and_reports_what_it_did() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let out = cadre(&data).args(["admin", "rotate-keys"]).output().unwrap();
+    let out = cadre(&data)
+        .args(["admin", "rotate-keys"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A fresh instance has no organization keys yet; the master key's
     // fingerprint (never the key) is named.
-    assert!(stdout.starts_with("re-wrapped 0 data key(s) under master key "), "{stdout}");
+    assert!(
+        stdout.starts_with("re-wrapped 0 data key(s) under master key "),
+        "{stdout}"
+    );
     assert!(stdout.contains("0 organization(s)"), "{stdout}");
     let key = std::fs::read_to_string(data.join("master.key")).unwrap();
     assert!(!stdout.contains(key.trim()));
