@@ -12,8 +12,8 @@ use crate::{Config, ConfigError};
 pub const DEFAULT_TOML: &str = include_str!("../cadre.default.toml");
 
 /// Sections of the file; `CADRE_<SECTION>_<KEY>` maps to `<section>.<key>`.
-const SECTIONS: [&str; 8] = [
-    "server", "database", "workers", "log", "auth", "limits", "redis", "secrets",
+const SECTIONS: [&str; 9] = [
+    "server", "database", "workers", "log", "auth", "limits", "redis", "secrets", "smtp",
 ];
 /// Top-level keys; `CADRE_<KEY>` maps to `<key>`.
 const TOP_LEVEL: [&str; 1] = ["data_dir"];
@@ -189,6 +189,20 @@ mod tests {
             crate::DatabaseKind::Postgres("postgres://u@h/db".into())
         );
         assert_eq!(c.database.url.expose_secret(), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn every_section_is_reachable_from_the_environment() {
+        let vars = [
+            ("CADRE_SMTP_HOST", "127.0.0.1"),
+            ("CADRE_SMTP_PORT", "2525"),
+            ("CADRE_REDIS_URL", "redis://r:6379"),
+            ("CADRE_LIMITS_ENABLED", "false"),
+        ];
+        let c = Config::load(given(&vars), &Overrides::default()).unwrap();
+        assert_eq!((c.smtp.host.as_str(), c.smtp.port), ("127.0.0.1", 2525));
+        assert_eq!(c.redis.url.expose_secret(), "redis://r:6379");
+        assert!(!c.limits.enabled);
     }
 
     #[test]

@@ -24,6 +24,29 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub redis: RedisConfig,
     pub secrets: SecretsConfig,
+    pub smtp: SmtpConfig,
+}
+
+/// Outgoing mail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Empty: no mailer.
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: String,
+    pub password: SecretString,
+    pub from: String,
+}
+
+/// How the connection to the mail server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    Starttls,
+    Tls,
+    None,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -305,6 +328,14 @@ impl Config {
                 );
             }
         }
+        check(
+            self.smtp.host.is_empty() || (self.smtp.from.contains('@') && self.smtp.port > 0),
+            ConfigError::one(
+                "smtp.from",
+                format!("{:?}", self.smtp.from),
+                "a sender such as \"Cadre <cadre@example.com>\"",
+            ),
+        );
         let redis = self.redis.url.expose_secret();
         check(
             redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://"),

@@ -9,6 +9,7 @@
 pub mod accounts;
 mod error;
 pub mod keys;
+pub mod mail;
 pub mod orgs;
 pub mod password;
 pub mod permissions;

@@ -36,6 +36,8 @@ pub struct AppParts {
     pub public_url: String,
     /// Seals and opens organizations' secrets.
     pub secrets: cadre_identity::secrets::Secrets,
+    /// Sends reset links and invitations, when SMTP is configured.
+    pub mailer: Option<cadre_identity::mail::Mailer>,
 }
 
 impl AppParts {
@@ -82,6 +84,7 @@ impl AppParts {
         let previous = config.secrets.previous_master_key_bytes()?;
         let keyring = cadre_identity::secrets::Keyring::new(master_key, &previous)?;
         Ok(Self {
+            mailer: cadre_identity::mail::Mailer::from_config(&config.smtp)?,
             secrets: cadre_identity::secrets::Secrets::new(store.clone(), keyring),
             accounts: Accounts::new(store.clone(), tokens, policy),
             limits: Limits::new(limiter, config.limits.clone()),
@@ -131,6 +134,10 @@ impl AppState {
 
     pub fn secrets(&self) -> &cadre_identity::secrets::Secrets {
         &self.inner.parts.secrets
+    }
+
+    pub fn mailer(&self) -> Option<&cadre_identity::mail::Mailer> {
+        self.inner.parts.mailer.as_ref()
     }
 
     pub fn public_url(&self) -> &str {

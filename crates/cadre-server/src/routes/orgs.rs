@@ -301,13 +301,30 @@ pub(crate) async fn invite_member_handler(
         )
         .await;
     let accept_url = format!("{}/invitations/{token}", state.public_url());
+    // With a mailer the invitee gets the link and the token stays secret;
+    // without one the inviter passes it on.
+    let shown = match state.mailer() {
+        Some(mailer) => {
+            let body = format!(
+                "You are invited to join an organization on Cadre as {}.\n\nAccept within 7 days: {accept_url}\n(or POST /api/v1/invitations/{token}/accept while signed in as {}).\n",
+                inv.role, inv.email
+            );
+            mailer.send(&inv.email, "You are invited to Cadre", body).await.map_err(|e| {
+                tracing::error!(error = %e, "could not mail an invitation");
+                ApiError::new(ErrorCode::ServiceUnavailable, "the invitation was created but the email could not be sent; try again later")
+            })?;
+            None
+        }
+        None => Some((token, accept_url)),
+    };
+    let (token, accept_url) = shown.map_or((None, None), |(t, u)| (Some(t), Some(u)));
     Ok(ApiResponse::created(InvitationOut {
         id: inv.id,
         email: inv.email,
         role: inv.role,
         expires_at: inv.expires_at,
-        token: Some(token),
-        accept_url: Some(accept_url),
+        token,
+        accept_url,
     }))
 }
 
