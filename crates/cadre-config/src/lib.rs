@@ -14,7 +14,7 @@ pub use error::{ConfigError, Problem};
 pub use load::{DEFAULT_TOML, Overrides, Sources};
 pub use model::{
     AuthConfig, Config, DatabaseConfig, DatabaseKind, LimitsConfig, LogConfig, LogFormat,
-    PlanLimits, RedisConfig, SecretsConfig, ServerConfig, SignupMode, SmtpConfig, SmtpSecurity,
-    WorkersConfig,
+    PlanLimits, ProvidersConfig, RedisConfig, SecretsConfig, ServerConfig, SignupMode, SmtpConfig,
+    SmtpSecurity, WorkersConfig,
 };
 pub use secrecy::{ExposeSecret, SecretString};

@@ -12,8 +12,24 @@ use crate::{Config, ConfigError};
 pub const DEFAULT_TOML: &str = include_str!("../cadre.default.toml");
 
 /// Sections of the file; `CADRE_<SECTION>_<KEY>` maps to `<section>.<key>`.
-const SECTIONS: [&str; 9] = [
-    "server", "database", "workers", "log", "auth", "limits", "redis", "secrets", "smtp",
+const SECTIONS: [&str; 10] = [
+    "server",
+    "database",
+    "workers",
+    "log",
+    "auth",
+    "limits",
+    "redis",
+    "secrets",
+    "smtp",
+    "providers",
+];
+/// The providers' own variables, honoured as users expect (below `CADRE_*`).
+const PROVIDER_VARS: [(&str, &str); 4] = [
+    ("OPENAI_API_KEY", "providers.openai_api_key"),
+    ("OPENAI_BASE_URL", "providers.openai_base_url"),
+    ("ANTHROPIC_API_KEY", "providers.anthropic_api_key"),
+    ("ANTHROPIC_BASE_URL", "providers.anthropic_base_url"),
 ];
 /// Top-level keys; `CADRE_<KEY>` maps to `<key>`.
 const TOP_LEVEL: [&str; 1] = ["data_dir"];
@@ -57,8 +73,16 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = match sources {
-            Sources::Process => figment.merge(cadre_env()),
+            Sources::Process => figment.merge(provider_env()).merge(cadre_env()),
             Sources::Given(vars) => {
+                let figment = PROVIDER_VARS.iter().fold(figment, |f, (var, key)| {
+                    match vars.iter().find(|(k, _)| k == var) {
+                        Some((_, v)) => {
+                            f.merge(figment::providers::Serialized::global(key, v.clone()))
+                        }
+                        None => f,
+                    }
+                });
                 // Same mapping as the real environment, applied to the given pairs.
                 let mapped: Vec<(String, String)> = vars
                     .into_iter()
@@ -100,6 +124,17 @@ fn require_file(path: &Path) -> Result<(), ConfigError> {
             "an existing, readable TOML file (see `cadre config print-default`)",
         ))
     }
+}
+
+fn provider_env() -> Env {
+    Env::raw()
+        .only(&PROVIDER_VARS.map(|(var, _)| var))
+        .map(|k| {
+            PROVIDER_VARS
+                .iter()
+                .find(|(var, _)| k.as_str().eq_ignore_ascii_case(var))
+                .map_or(k.into(), |(_, key)| (*key).into())
+        })
 }
 
 fn cadre_env() -> Env {
@@ -203,6 +238,29 @@ mod tests {
         assert_eq!((c.smtp.host.as_str(), c.smtp.port), ("127.0.0.1", 2525));
         assert_eq!(c.redis.url.expose_secret(), "redis://r:6379");
         assert!(!c.limits.enabled);
+    }
+
+    #[test]
+    fn the_providers_own_variables_are_honoured_below_cadre_ones() {
+        let c = Config::load(
+            given(&[
+                ("OPENAI_API_KEY", "sk-x"),
+                ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.providers.openai_api_key.expose_secret(), "sk-x");
+        assert_eq!(c.providers.openai_base_url, "http://127.0.0.1:9/v1");
+        let c = Config::load(
+            given(&[
+                ("OPENAI_BASE_URL", "http://a/v1"),
+                ("CADRE_PROVIDERS_OPENAI_BASE_URL", "http://b/v1"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.providers.openai_base_url, "http://b/v1");
     }
 
     #[test]

@@ -25,6 +25,20 @@ pub struct Config {
     pub redis: RedisConfig,
     pub secrets: SecretsConfig,
     pub smtp: SmtpConfig,
+    pub providers: ProvidersConfig,
+}
+
+/// Instance-wide model providers (SPEC §5, §10).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersConfig {
+    pub openai_api_key: SecretString,
+    pub openai_base_url: String,
+    pub anthropic_api_key: SecretString,
+    pub anthropic_base_url: String,
+    pub connect_timeout_secs: u64,
+    pub read_timeout_secs: u64,
+    pub total_timeout_secs: u64,
 }
 
 /// Outgoing mail.
@@ -336,6 +350,37 @@ impl Config {
                 "a sender such as \"Cadre <cadre@example.com>\"",
             ),
         );
+        for (key, url) in [
+            ("providers.openai_base_url", &self.providers.openai_base_url),
+            (
+                "providers.anthropic_base_url",
+                &self.providers.anthropic_base_url,
+            ),
+        ] {
+            check(
+                url.starts_with("http://") || url.starts_with("https://"),
+                ConfigError::one(key, format!("{url:?}"), "an http:// or https:// URL"),
+            );
+        }
+        for (key, value) in [
+            (
+                "providers.connect_timeout_secs",
+                self.providers.connect_timeout_secs,
+            ),
+            (
+                "providers.read_timeout_secs",
+                self.providers.read_timeout_secs,
+            ),
+            (
+                "providers.total_timeout_secs",
+                self.providers.total_timeout_secs,
+            ),
+        ] {
+            check(
+                (1..=3600).contains(&value),
+                ConfigError::one(key, value, "1 to 3600 seconds"),
+            );
+        }
         let redis = self.redis.url.expose_secret();
         check(
             redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://"),

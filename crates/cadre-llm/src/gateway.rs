@@ -63,15 +63,74 @@ pub struct Outcome {
     pub priced: bool,
 }
 
-/// The model gateway.
+/// Consecutive retryable failures that open an endpoint's circuit.
+const BREAKER_THRESHOLD: u32 = 5;
+/// How long an open circuit keeps an endpoint out of chains that have
+/// another choice.
+const BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+}
+
+/// The model gateway. Cheap to clone; clones share circuit breakers.
 #[derive(Debug, Clone, Default)]
 pub struct Gateway {
     policy: RetryPolicy,
+    breakers: Arc<std::sync::Mutex<std::collections::HashMap<String, Breaker>>>,
 }
 
 impl Gateway {
     pub fn new(policy: RetryPolicy) -> Self {
-        Self { policy }
+        Self {
+            policy,
+            breakers: Arc::default(),
+        }
+    }
+
+    fn breakers(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Breaker>> {
+        self.breakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether an endpoint is skipped: its circuit is open and the chain has
+    /// another endpoint after it (the last one is always tried).
+    fn skip(&self, chain: &[Endpoint], index: usize) -> bool {
+        let is_last = index + 1 == chain.len();
+        let open = self
+            .breakers()
+            .get(chain[index].provider.name())
+            .and_then(|b| b.open_until)
+            .is_some_and(|t| t > Instant::now());
+        if open && !is_last {
+            tracing::debug!(
+                provider = chain[index].provider.name(),
+                "circuit open; skipping endpoint"
+            );
+        }
+        open && !is_last
+    }
+
+    fn succeeded(&self, endpoint: &Endpoint) {
+        self.breakers().remove(endpoint.provider.name());
+    }
+
+    fn failed(&self, endpoint: &Endpoint) {
+        let mut breakers = self.breakers();
+        let b = breakers
+            .entry(endpoint.provider.name().to_owned())
+            .or_default();
+        b.failures += 1;
+        if b.failures >= BREAKER_THRESHOLD {
+            b.open_until = Some(Instant::now() + BREAKER_COOLDOWN);
+            tracing::warn!(
+                provider = endpoint.provider.name(),
+                "circuit opened after repeated failures"
+            );
+        }
     }
 
     /// One complete answer from the first endpoint of `chain` that gives one.
@@ -80,10 +139,17 @@ impl Gateway {
         chain: &[Endpoint],
         request: &ChatRequest,
     ) -> Result<Outcome, LlmError> {
-        self.run(chain, request, |endpoint, request| {
-            let provider = Arc::clone(&endpoint.provider);
-            async move { provider.chat(&request).await }
-        })
+        self.run(
+            chain,
+            request,
+            async |endpoint: &Endpoint, request: ChatRequest| {
+                endpoint
+                    .provider
+                    .chat(&request)
+                    .await
+                    .map_err(|e| (e, false))
+            },
+        )
         .await
     }
 
@@ -98,69 +164,51 @@ impl Gateway {
         on_event: &mut (dyn FnMut(&StreamEvent) + Send),
     ) -> Result<Outcome, LlmError> {
         let mut delivered = false;
-        let mut last_error = None;
-        let started = Instant::now();
-        let mut attempts = 0;
-        for endpoint in chain {
-            let request = ChatRequest {
-                model: endpoint.model.clone(),
-                ..request.clone()
-            };
-            for attempt in 0..self.policy.attempts {
-                attempts += 1;
-                let call_started = Instant::now();
-                let result = async {
-                    let mut events = endpoint.provider.stream(&request).await?;
-                    let mut answer = Assembler::default();
-                    while let Some(event) = events.next().await {
-                        let event = event?;
-                        on_event(&event);
-                        delivered = true;
-                        if answer.push(event) {
-                            break;
-                        }
-                    }
-                    answer.finish(&request.model, endpoint.provider.name())
-                }
-                .await;
-                match result {
-                    Ok(response) => {
-                        return Ok(self.account(
-                            endpoint,
-                            response,
-                            attempts,
-                            started,
-                            call_started,
-                        ));
-                    }
-                    Err(e) => {
-                        record_error(endpoint, &e);
-                        if delivered || !e.kind.retryable() {
-                            return Err(e);
-                        }
-                        self.pause(attempt, &e).await;
-                        last_error = Some(e);
+        self.run(
+            chain,
+            request,
+            async |endpoint: &Endpoint, request: ChatRequest| {
+                let mut events = endpoint
+                    .provider
+                    .stream(&request)
+                    .await
+                    .map_err(|e| (e, delivered))?;
+                let mut answer = Assembler::default();
+                while let Some(event) = events.next().await {
+                    let event = event.map_err(|e| (e, delivered))?;
+                    on_event(&event);
+                    delivered = true;
+                    if answer.push(event) {
+                        break;
                     }
                 }
-            }
-        }
-        Err(last_error.unwrap_or_else(empty_chain))
+                answer
+                    .finish(&request.model, endpoint.provider.name())
+                    .map_err(|e| (e, delivered))
+            },
+        )
+        .await
     }
 
-    async fn run<F, Fut>(
+    /// Tries the chain in order. `call` answers an error with whether it is
+    /// final (something was already shown); other retryable errors are
+    /// retried with backoff, then the next endpoint is tried.
+    async fn run<F>(
         &self,
         chain: &[Endpoint],
         request: &ChatRequest,
-        call: F,
+        mut call: F,
     ) -> Result<Outcome, LlmError>
     where
-        F: Fn(&Endpoint, ChatRequest) -> Fut,
-        Fut: Future<Output = Result<ChatResponse, LlmError>>,
+        F: AsyncFnMut(&Endpoint, ChatRequest) -> Result<ChatResponse, (LlmError, bool)>,
     {
         let started = Instant::now();
         let mut attempts = 0;
         let mut last_error = None;
-        for endpoint in chain {
+        for (index, endpoint) in chain.iter().enumerate() {
+            if self.skip(chain, index) {
+                continue;
+            }
             let request = ChatRequest {
                 model: endpoint.model.clone(),
                 ..request.clone()
@@ -170,6 +218,7 @@ impl Gateway {
                 let call_started = Instant::now();
                 match call(endpoint, request.clone()).await {
                     Ok(response) => {
+                        self.succeeded(endpoint);
                         return Ok(self.account(
                             endpoint,
                             response,
@@ -178,11 +227,12 @@ impl Gateway {
                             call_started,
                         ));
                     }
-                    Err(e) => {
+                    Err((e, final_)) => {
                         record_error(endpoint, &e);
-                        if !e.kind.retryable() {
+                        if final_ || !e.kind.retryable() {
                             return Err(e);
                         }
+                        self.failed(endpoint);
                         tracing::warn!(provider = endpoint.provider.name(), model = %endpoint.model, attempt = attempt + 1, error = %e, "model call failed; retrying");
                         self.pause(attempt, &e).await;
                         last_error = Some(e);

@@ -6,12 +6,14 @@
 //! model, retries what retrying can fix, falls back along the chain, and
 //! accounts tokens and cost on every call.
 
+pub mod catalog;
 mod error;
 pub mod gateway;
 pub mod pricing;
 mod provider;
 pub mod providers;
 mod sse;
+pub mod tokens;
 mod types;
 
 pub use error::{ErrorKind, LlmError};

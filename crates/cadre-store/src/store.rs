@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::areas::{
     api_keys::ApiKeyQueries, audit::AuditQueries, health::HealthQueries,
-    instances::InstanceQueries, org_keys::OrgKeyQueries, orgs::OrgQueries,
+    instances::InstanceQueries, models::ModelQueries, org_keys::OrgKeyQueries, orgs::OrgQueries,
     projects::ProjectQueries, sessions::SessionQueries, users::UserQueries,
 };
 use crate::{Result, postgres::PgStore, sqlite::SqliteStore};
@@ -55,6 +55,7 @@ pub(crate) trait Backend:
     + ProjectQueries
     + AuditQueries
     + OrgKeyQueries
+    + ModelQueries
     + Send
     + Sync
     + 'static
@@ -138,6 +139,10 @@ impl Store {
     }
 
     pub fn org_keys(&self) -> &dyn OrgKeyQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn models(&self) -> &dyn ModelQueries {
         self.backend.as_ref()
     }
 }

@@ -169,6 +169,58 @@ pub(crate) fn finish_reason(text: &str) -> FinishReason {
     }
 }
 
+#[derive(Deserialize)]
+struct Embeddings {
+    data: Vec<EmbeddingItem>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct EmbeddingItem {
+    #[serde(default)]
+    index: usize,
+    embedding: Vec<f32>,
+}
+
+impl OpenAiCompatible {
+    /// Embeds `inputs` with `model` through `POST {base}/embeddings`; the
+    /// vectors come back in the order of the inputs.
+    pub async fn embed(
+        &self,
+        model: &str,
+        inputs: &[String],
+    ) -> Result<(Vec<Vec<f32>>, Usage), LlmError> {
+        let mut request = self
+            .client
+            .post(format!("{}/embeddings", self.base_url))
+            .json(&json!({"model": model, "input": inputs}));
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = send(&self.name, request).await?;
+        let bytes = read_capped(&self.name, response).await?;
+        let mut parsed: Embeddings = parse_json(&self.name, &bytes)?;
+        if parsed.data.len() != inputs.len() {
+            return Err(LlmError::new(
+                ErrorKind::BadResponse,
+                &self.name,
+                format!(
+                    "asked for {} embeddings, got {}",
+                    inputs.len(),
+                    parsed.data.len()
+                ),
+            ));
+        }
+        parsed.data.sort_by_key(|d| d.index);
+        let usage = parsed.usage.map(Usage::from).unwrap_or_default();
+        Ok((
+            parsed.data.into_iter().map(|d| d.embedding).collect(),
+            usage,
+        ))
+    }
+}
+
 #[async_trait::async_trait]
 impl Provider for OpenAiCompatible {
     fn name(&self) -> &str {

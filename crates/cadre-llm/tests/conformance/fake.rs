@@ -30,7 +30,23 @@ pub async fn start(router: Router<Fake>) -> (String, Fake) {
 }
 
 pub fn openai() -> Router<Fake> {
-    Router::new().route("/v1/chat/completions", post(openai_handler))
+    Router::new()
+        .route("/v1/chat/completions", post(openai_handler))
+        .route("/v1/embeddings", post(embeddings_handler))
+}
+
+/// Answers in reverse order (the API allows it) so the client must sort.
+async fn embeddings_handler(State(fake): State<Fake>, body: String) -> Response {
+    fake.calls.fetch_add(1, Ordering::SeqCst);
+    let req: Value = serde_json::from_str(&body).unwrap();
+    let inputs = req["input"].as_array().cloned().unwrap_or_default();
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, text)| json!({"object": "embedding", "index": i, "embedding": [text.as_str().unwrap_or("").len() as f32, 0.5, -1.0]}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data, "model": req["model"], "usage": {"prompt_tokens": 7, "total_tokens": 7}})).into_response()
 }
 
 pub fn anthropic() -> Router<Fake> {

@@ -161,3 +161,24 @@ async fn a_stream_cut_after_tokens_were_shown_is_not_silently_retried() {
     assert_eq!(seen, vec![StreamEvent::Text("Hel".into())]);
     assert_eq!(other.fake.calls.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn repeated_failures_open_the_circuit_and_later_calls_skip_the_endpoint() {
+    let down = openai_target().await;
+    let up = anthropic_target().await;
+    let gateway = Gateway::new(RetryPolicy {
+        attempts: 5,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(2),
+    });
+    let chain = [endpoint(&down, "down"), endpoint(&up, "echo")];
+    gateway.chat(&chain, &request("x")).await.unwrap();
+    assert_eq!(down.fake.calls.load(Ordering::SeqCst), 5);
+    // The circuit is open: the next call goes straight to the fallback.
+    let out = gateway.chat(&chain, &request("x")).await.unwrap();
+    assert_eq!((out.provider.as_str(), out.attempts), ("anthropic", 1));
+    assert_eq!(down.fake.calls.load(Ordering::SeqCst), 5);
+    // A chain with no other choice still tries it.
+    let err = gateway.chat(&chain[..1], &request("x")).await.unwrap_err();
+    assert_eq!(err.status, Some(503));
+}

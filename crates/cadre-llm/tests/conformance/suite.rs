@@ -259,3 +259,20 @@ async fn anthropic_wire_request_separates_system_and_merges_tool_results() {
     assert_eq!(headers["x-api-key"], "sk-ant-test");
     assert_eq!(headers["anthropic-version"], "2023-06-01");
 }
+
+#[tokio::test]
+async fn embeddings_come_back_in_input_order_with_usage() {
+    let (url, _fake) = fake::start(fake::openai()).await;
+    let provider = OpenAiCompatible::new(
+        "openai",
+        format!("{url}/v1"),
+        None,
+        client(Duration::from_secs(2)),
+    );
+    let (vectors, usage) = provider
+        .embed("text-embedding-3-small", &["a".into(), "abc".into()])
+        .await
+        .unwrap();
+    assert_eq!(vectors, vec![vec![1.0, 0.5, -1.0], vec![3.0, 0.5, -1.0]]);
+    assert_eq!(usage.input_tokens, 7);
+}

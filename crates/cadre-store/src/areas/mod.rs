@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod health;
 pub mod instances;
+pub mod models;
 pub mod org_keys;
 pub mod orgs;
 pub mod projects;
