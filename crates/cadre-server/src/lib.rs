@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 mod middleware;
+pub mod models;
 pub mod openapi;
 pub mod request_context;
 mod routes;

@@ -38,6 +38,8 @@ pub struct AppParts {
     pub secrets: cadre_identity::secrets::Secrets,
     /// Sends reset links and invitations, when SMTP is configured.
     pub mailer: Option<cadre_identity::mail::Mailer>,
+    /// The model gateway and default providers.
+    pub llm: crate::models::Llm,
 }
 
 impl AppParts {
@@ -84,6 +86,7 @@ impl AppParts {
         let previous = config.secrets.previous_master_key_bytes()?;
         let keyring = cadre_identity::secrets::Keyring::new(master_key, &previous)?;
         Ok(Self {
+            llm: crate::models::Llm::from_config(&config.providers)?,
             mailer: cadre_identity::mail::Mailer::from_config(&config.smtp)?,
             secrets: cadre_identity::secrets::Secrets::new(store.clone(), keyring),
             accounts: Accounts::new(store.clone(), tokens, policy),
@@ -134,6 +137,10 @@ impl AppState {
 
     pub fn secrets(&self) -> &cadre_identity::secrets::Secrets {
         &self.inner.parts.secrets
+    }
+
+    pub fn llm(&self) -> &crate::models::Llm {
+        &self.inner.parts.llm
     }
 
     pub fn mailer(&self) -> Option<&cadre_identity::mail::Mailer> {

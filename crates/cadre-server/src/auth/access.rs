@@ -30,7 +30,7 @@ pub enum Category {
 
 use Access::{Authenticated, Org, PlatformAdmin, Public};
 use Category::{Api, Unlimited};
-use Permission::{DeleteOrg, EditWork, ManageOrg, View};
+use Permission::{DeleteOrg, EditWork, ManageIntegrations, ManageOrg, View};
 
 /// Every route: method, path template, access, rate-limit category.
 pub const ROUTES: &[(&str, &str, Access, Category)] = &[
@@ -85,6 +85,13 @@ pub const ROUTES: &[(&str, &str, Access, Category)] = &[
         "GET",
         "/api/v1/orgs/{orgId}/audit-log/verify",
         Org(ManageOrg),
+        Api,
+    ),
+    ("GET", "/api/v1/orgs/{orgId}/models", Org(View), Api),
+    (
+        "PUT",
+        "/api/v1/orgs/{orgId}/models",
+        Org(ManageIntegrations),
         Api,
     ),
     ("GET", "/api/v1/admin/orgs", PlatformAdmin, Api),

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod health;
 mod meta;
+mod models;
 mod orgs;
 mod projects;
 
@@ -59,6 +60,10 @@ pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(audit::audit_log_handler))
         .routes(routes!(audit::verify_audit_handler))
+        .routes(routes!(
+            models::list_models_handler,
+            models::put_models_handler
+        ))
         .routes(routes!(admin::admin_orgs_handler))
 }
 

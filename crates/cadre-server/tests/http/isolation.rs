@@ -82,6 +82,12 @@ fn foreign_requests(a: &World) -> Vec<(Method, String, Option<Value>)> {
             Some(json!({"name": "pwned"})),
         ),
         (Method::DELETE, format!("/api/v1/projects/{project}"), None),
+        (Method::GET, format!("/api/v1/orgs/{org}/models"), None),
+        (
+            Method::PUT,
+            format!("/api/v1/orgs/{org}/models"),
+            Some(json!({"models": []})),
+        ),
         (Method::GET, format!("/api/v1/orgs/{org}/audit-log"), None),
         (
             Method::GET,

@@ -7,6 +7,10 @@
     clippy::panic,
     reason = "test code: a failed unwrap is a failed test"
 )]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests spawn fake servers and build tenants directly"
+)]
 
 mod accounts;
 mod api_keys;
@@ -16,6 +20,7 @@ mod harness;
 mod isolation;
 mod mail;
 mod middleware;
+mod models;
 mod openapi;
 mod orgs;
 mod redis_limits;
