@@ -90,6 +90,19 @@ impl Gateway {
         }
     }
 
+    /// Endpoints whose circuit is open now (for health reports).
+    pub fn open_circuits(&self) -> Vec<String> {
+        let now = Instant::now();
+        let mut open: Vec<String> = self
+            .breakers()
+            .iter()
+            .filter(|(_, b)| b.open_until.is_some_and(|t| t > now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        open.sort();
+        open
+    }
+
     fn breakers(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Breaker>> {
         self.breakers
             .lock()

@@ -6,6 +6,7 @@
 //! model, retries what retrying can fix, falls back along the chain, and
 //! accounts tokens and cost on every call.
 
+pub mod cache;
 pub mod catalog;
 mod error;
 pub mod gateway;

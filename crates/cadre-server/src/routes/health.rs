@@ -40,6 +40,20 @@ pub(crate) struct HealthDetailedOut {
     uptime_seconds: u64,
     database: DatabaseCheck,
     background_tasks: BackgroundCheck,
+    model_providers: ProvidersCheck,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ProvidersCheck {
+    /// `up`, or `degraded` while an endpoint's circuit is open.
+    status: &'static str,
+    /// Whether an instance-wide OpenAI-compatible key is set.
+    openai_key: bool,
+    /// Whether an instance-wide Anthropic key is set.
+    anthropic_key: bool,
+    /// Endpoints skipped after repeated failures.
+    open_circuits: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -108,9 +122,25 @@ pub(crate) async fn health_detailed_handler(
         status: if failed.is_empty() { "up" } else { "degraded" },
         failed,
     };
-    let status = match (database.status, background_tasks.status) {
-        ("down", _) => "down",
-        (_, "degraded") => "degraded",
+    let defaults = &state.llm().defaults;
+    let open_circuits = state.llm().gateway.open_circuits();
+    let model_providers = ProvidersCheck {
+        status: if open_circuits.is_empty() {
+            "up"
+        } else {
+            "degraded"
+        },
+        openai_key: defaults.openai_api_key.is_some(),
+        anthropic_key: defaults.anthropic_api_key.is_some(),
+        open_circuits,
+    };
+    let status = match (
+        database.status,
+        background_tasks.status,
+        model_providers.status,
+    ) {
+        ("down", _, _) => "down",
+        (_, "degraded", _) | (_, _, "degraded") => "degraded",
         _ => "ok",
     };
     let report = HealthDetailedOut {
@@ -119,6 +149,7 @@ pub(crate) async fn health_detailed_handler(
         uptime_seconds: state.uptime_seconds(),
         database,
         background_tasks,
+        model_providers,
     };
     if status == "down" {
         let details = serde_json::to_value(&report).unwrap_or_default();

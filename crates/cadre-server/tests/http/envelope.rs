@@ -26,6 +26,15 @@ async fn detailed_health_reports_the_database() {
     assert!(db["latencyMs"].as_f64().is_some_and(|ms| ms >= 0.0), "{db}");
     assert_eq!(db["schemaVersion"], db["latestSchemaVersion"]);
     assert_eq!(json["data"]["status"], "ok");
+    let providers = &json["data"]["modelProviders"];
+    assert_eq!(
+        (
+            providers["status"].as_str(),
+            providers["openaiKey"].as_bool()
+        ),
+        (Some("up"), Some(false)),
+        "{providers}"
+    );
 }
 
 #[tokio::test]
