@@ -11,6 +11,12 @@ pub fn redis_url() -> Option<String> {
     non_empty("CADRE_TEST_REDIS_URL")
 }
 
+/// `CADRE_TEST_LLAMACPP_URL`: a llama.cpp OpenAI-compatible server (base
+/// URL without `/v1`) serving a small model.
+pub fn llamacpp_url() -> Option<String> {
+    non_empty("CADRE_TEST_LLAMACPP_URL")
+}
+
 #[expect(
     clippy::disallowed_methods,
     reason = "the config crate is the one place that reads the environment"

@@ -37,12 +37,23 @@ async fn upstream() -> anyhow::Result<String> {
 }
 
 fn request() -> ChatRequest {
-    ChatRequest { model: "bench".into(), messages: vec![Message::user("ping")], max_tokens: Some(1), ..ChatRequest::default() }
+    ChatRequest {
+        model: "bench".into(),
+        messages: vec![Message::user("ping")],
+        max_tokens: Some(1),
+        ..ChatRequest::default()
+    }
 }
 
 async fn direct_once(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     let body = json!({"model": "bench", "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1});
-    let resp: Value = client.post(format!("{url}/chat/completions")).json(&body).send().await?.json().await?;
+    let resp: Value = client
+        .post(format!("{url}/chat/completions"))
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
     anyhow::ensure!(resp["choices"][0]["message"]["content"] == "ok");
     Ok(())
 }
@@ -99,8 +110,17 @@ fn row(name: &str, samples: &mut [Duration], rps: f64) {
 async fn main() -> anyhow::Result<()> {
     let url = upstream().await?;
     let client = reqwest::Client::new();
-    let provider = Arc::new(OpenAiCompatible::new("bench", url.clone(), Some("sk-bench".into()), client.clone()));
-    let endpoint = Endpoint { provider, model: "bench".into(), prices: None };
+    let provider = Arc::new(OpenAiCompatible::new(
+        "bench",
+        url.clone(),
+        Some("sk-bench".into()),
+        client.clone(),
+    ));
+    let endpoint = Endpoint {
+        provider,
+        model: "bench".into(),
+        prices: None,
+    };
     let gateway = Gateway::default();
 
     let c = client.clone();
@@ -130,22 +150,44 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
 
-    println!("\nconcurrency 1: {SEQUENTIAL} calls; throughput: {CONCURRENCY} concurrent callers for {}s", LOAD_FOR.as_secs());
+    println!(
+        "\nconcurrency 1: {SEQUENTIAL} calls; throughput: {CONCURRENCY} concurrent callers for {}s",
+        LOAD_FOR.as_secs()
+    );
     println!("\n| client                       | p50 ms   | p99 ms   | mean ms  | calls/s    |");
     println!("|------------------------------|----------|----------|----------|------------|");
     row("reqwest direct (Rust)", &mut direct, direct_rps);
     row("cadre-llm Gateway", &mut via, via_rps);
     let (d50, d99, _) = cadre_bench::summary(&mut direct);
     let (v50, v99, _) = cadre_bench::summary(&mut via);
-    println!("\ncadre-llm adds p50 {:+.3} ms, p99 {:+.3} ms", v50 - d50, v99 - d99);
+    println!(
+        "\ncadre-llm adds p50 {:+.3} ms, p99 {:+.3} ms",
+        v50 - d50,
+        v99 - d99
+    );
 
     if let Some(python) = std::env::args().nth(1) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/litellm_overhead.py");
-        let out = std::process::Command::new(python).arg(script).arg(&url).arg(SEQUENTIAL.to_string()).arg(CONCURRENCY.to_string()).arg(LOAD_FOR.as_secs().to_string()).output()?;
-        anyhow::ensure!(out.status.success(), "the LiteLLM run failed: {}", String::from_utf8_lossy(&out.stderr));
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../bench/litellm_overhead.py"
+        );
+        let out = std::process::Command::new(python)
+            .arg(script)
+            .arg(&url)
+            .arg(SEQUENTIAL.to_string())
+            .arg(CONCURRENCY.to_string())
+            .arg(LOAD_FOR.as_secs().to_string())
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "the LiteLLM run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         print!("{}", String::from_utf8_lossy(&out.stdout));
     } else {
-        println!("(pass a python with litellm installed to compare: see bench/gateway-overhead.sh)");
+        println!(
+            "(pass a python with litellm installed to compare: see bench/gateway-overhead.sh)"
+        );
     }
     Ok(())
 }

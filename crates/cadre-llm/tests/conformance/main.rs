@@ -5,7 +5,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    reason = "test code"
+    clippy::print_stderr,
+    reason = "test code; skip reasons are printed"
 )]
 #![allow(
     clippy::disallowed_methods,
@@ -14,4 +15,5 @@
 
 mod fake;
 mod gateway;
+mod llamacpp;
 mod suite;
