@@ -4,6 +4,6 @@
 mod signal;
 mod supervisor;
 
-pub use signal::shutdown_signal;
+pub use signal::ShutdownSignals;
 pub use supervisor::{OnCancel, OnError, ShutdownReport, Supervisor, TaskSpec};
 pub use tokio_util::sync::CancellationToken;

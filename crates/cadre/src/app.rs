@@ -142,12 +142,16 @@ impl Application {
         &self.supervisor
     }
 
-    /// Runs until SIGTERM/SIGINT or a critical task fails, then stops
+    /// Runs until SIGTERM/SIGINT (on `signals`, installed before the build so
+    /// none is missed during start-up) or a critical task fails, then stops
     /// accepting, lets in-flight work finish (within the shutdown timeout),
     /// and leaves the instance registry.
-    pub async fn run_until_stopped(self) -> Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        mut signals: cadre_runtime::ShutdownSignals,
+    ) -> Result<()> {
         tokio::select! {
-            signal = cadre_runtime::shutdown_signal() => tracing::info!(signal, "shutting down"),
+            signal = signals.recv() => tracing::info!(signal, "shutting down"),
             () = self.supervisor.shutdown_requested() => tracing::info!("shutting down"),
         }
         let report = self.supervisor.shutdown(self.shutdown_timeout).await;

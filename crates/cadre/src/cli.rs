@@ -174,7 +174,10 @@ fn run(overrides: &Overrides, job: Job) -> ExitCode {
         match job {
             Job::Run(role) => {
                 let role = if role == Role::ApiAndWorkers && !config.workers.enabled { Role::Api } else { role };
-                Application::build(config, role).await?.run_until_stopped().await
+                {
+                    let signals = cadre_runtime::ShutdownSignals::install();
+                    Application::build(config, role).await?.run_until_stopped(signals).await
+                }
             }
             Job::Migrate => {
                 let version = crate::app::migrate_only(&config).await?;
