@@ -335,7 +335,8 @@ pub fn normalize_email(raw: &str) -> Result<String> {
     }
 }
 
-fn validate_name(raw: &str) -> Result<String> {
+/// A person's or an organization's name: 1 to 200 characters, trimmed.
+pub fn validate_name(raw: &str) -> Result<String> {
     let name = raw.trim();
     if (1..=200).contains(&name.chars().count()) {
         Ok(name.to_owned())

@@ -21,7 +21,7 @@ pub async fn create_org(
     slug: Option<&str>,
     plan: Plan,
 ) -> Result<OrgRow> {
-    let name = validate_org_name(name)?;
+    let name = crate::accounts::validate_name(name)?;
     let explicit = slug.map(validate_slug).transpose()?;
     let base = explicit.clone().unwrap_or_else(|| slugify(&name));
     for attempt in 0..6 {
@@ -69,18 +69,6 @@ pub fn validate_slug(raw: &str) -> Result<String> {
         Err(IdentityError::validation(
             "slug",
             "slug must be 2 to 63 characters of a-z, 0-9 and inner hyphens",
-        ))
-    }
-}
-
-pub fn validate_org_name(raw: &str) -> Result<String> {
-    let name = raw.trim();
-    if (1..=200).contains(&name.chars().count()) {
-        Ok(name.to_owned())
-    } else {
-        Err(IdentityError::validation(
-            "name",
-            "name must be 1 to 200 characters",
         ))
     }
 }

@@ -198,7 +198,7 @@ pub(crate) async fn update_org_handler(
         name: body
             .name
             .as_deref()
-            .map(org_service::validate_org_name)
+            .map(cadre_identity::accounts::validate_name)
             .transpose()?,
         slug: body
             .slug

@@ -108,12 +108,32 @@ pub trait OrgQueries: Send + Sync {
     ) -> Result<OrgRow>;
     async fn delete_org(&self, tenant: Tenant) -> Result<()>;
     async fn members(&self, tenant: Tenant) -> Result<Vec<MemberRow>>;
-    /// Changes a member's role. Demoting the last owner is
-    /// [`StoreError::Conflict`] with constraint `last_owner`.
-    async fn set_member_role(&self, tenant: Tenant, user_id: Uuid, role: Role)
-    -> Result<MemberRow>;
-    /// Removes a member; removing the last owner is a `last_owner` conflict.
-    async fn remove_member(&self, tenant: Tenant, user_id: Uuid) -> Result<()>;
+    /// Changes a member's role (`Some`) or removes the member (`None`).
+    /// Leaving the org without an owner is [`StoreError::Conflict`] with
+    /// constraint `last_owner`; a non-member is [`StoreError::NotFound`].
+    async fn change_member(
+        &self,
+        tenant: Tenant,
+        user_id: Uuid,
+        role: Option<Role>,
+    ) -> Result<Option<MemberRow>>;
+
+    /// Changes a member's role (see [`OrgQueries::change_member`]).
+    async fn set_member_role(
+        &self,
+        tenant: Tenant,
+        user_id: Uuid,
+        role: Role,
+    ) -> Result<MemberRow> {
+        self.change_member(tenant, user_id, Some(role))
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Removes a member (see [`OrgQueries::change_member`]).
+    async fn remove_member(&self, tenant: Tenant, user_id: Uuid) -> Result<()> {
+        self.change_member(tenant, user_id, None).await.map(|_| ())
+    }
     async fn create_invitation(
         &self,
         tenant: Tenant,
@@ -258,7 +278,7 @@ super::for_both_backends!(OrgQueries {
         .await?)
     }
 
-    async fn set_member_role(&self, tenant: Tenant, user_id: Uuid, role: Role) -> Result<MemberRow> {
+    async fn change_member(&self, tenant: Tenant, user_id: Uuid, role: Option<Role>) -> Result<Option<MemberRow>> {
         let mut tx = self.begin_write().await?;
         sqlx::query(Self::LOCK_ORG).bind(tenant.org_id()).execute(&mut *tx).await?;
         let current: Option<String> = sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
@@ -267,58 +287,48 @@ super::for_both_backends!(OrgQueries {
             .fetch_optional(&mut *tx)
             .await?;
         let current = current.ok_or(StoreError::NotFound)?;
-        if current == Role::Owner.as_str() && role != Role::Owner {
-            let owners: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
-                .bind(tenant.org_id())
-                .fetch_one(&mut *tx)
-                .await?;
-            if owners <= 1 {
+        if current == Role::Owner.as_str() && role != Some(Role::Owner) {
+            let other_owners: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner' AND user_id <> $2",
+            )
+            .bind(tenant.org_id())
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if other_owners == 0 {
                 return Err(last_owner());
             }
         }
-        sqlx::query("UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2")
-            .bind(tenant.org_id())
-            .bind(user_id)
-            .bind(role.as_str())
-            .execute(&mut *tx)
-            .await?;
-        let row = sqlx::query_as::<_, MemberRow>(
-            "SELECT u.id AS user_id, u.email, u.name, m.role, m.created_at
-             FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2",
-        )
-        .bind(tenant.org_id())
-        .bind(user_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let row = match role {
+            Some(role) => {
+                sqlx::query("UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2")
+                    .bind(tenant.org_id())
+                    .bind(user_id)
+                    .bind(role.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                Some(
+                    sqlx::query_as::<_, MemberRow>(
+                        "SELECT u.id AS user_id, u.email, u.name, m.role, m.created_at
+                         FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2",
+                    )
+                    .bind(tenant.org_id())
+                    .bind(user_id)
+                    .fetch_one(&mut *tx)
+                    .await?,
+                )
+            }
+            None => {
+                sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+                    .bind(tenant.org_id())
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                None
+            }
+        };
         tx.commit().await?;
         Ok(row)
-    }
-
-    async fn remove_member(&self, tenant: Tenant, user_id: Uuid) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(Self::LOCK_ORG).bind(tenant.org_id()).execute(&mut *tx).await?;
-        let current: Option<String> = sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
-            .bind(tenant.org_id())
-            .bind(user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let current = current.ok_or(StoreError::NotFound)?;
-        if current == Role::Owner.as_str() {
-            let owners: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
-                .bind(tenant.org_id())
-                .fetch_one(&mut *tx)
-                .await?;
-            if owners <= 1 {
-                return Err(last_owner());
-            }
-        }
-        sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
-            .bind(tenant.org_id())
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn create_invitation(&self, tenant: Tenant, i: &NewInvitation) -> Result<InvitationRow> {
