@@ -21,7 +21,7 @@ pub struct TokenCount {
 /// Prompt tokens of `request` for its model: exact for OpenAI models,
 /// estimated otherwise.
 pub fn count_request(request: &ChatRequest) -> TokenCount {
-    match tiktoken_rs::get_bpe_from_model(&request.model) {
+    match tiktoken_rs::bpe_for_model(&request.model) {
         Ok(bpe) => {
             let count = |text: &str| bpe.encode_with_special_tokens(text).len() as u64;
             TokenCount {
