@@ -16,6 +16,8 @@ use crate::providers::openai::OpenAiCompatible;
 pub enum ProviderKind {
     OpenAi,
     Anthropic,
+    /// Replays a configured script; only ever chosen by name.
+    Scripted,
 }
 
 impl ProviderKind {
@@ -23,6 +25,7 @@ impl ProviderKind {
         match text {
             "openai" | "openai-compatible" => Some(Self::OpenAi),
             "anthropic" => Some(Self::Anthropic),
+            "scripted" => Some(Self::Scripted),
             _ => None,
         }
     }
@@ -31,6 +34,7 @@ impl ProviderKind {
         match self {
             Self::OpenAi => "openai",
             Self::Anthropic => "anthropic",
+            Self::Scripted => "scripted",
         }
     }
 }
@@ -43,6 +47,8 @@ pub struct ModelSpec {
     pub base_url: Option<String>,
     pub api_key: Option<String>,
     pub prices: Option<Prices>,
+    /// For [`ProviderKind::Scripted`]: the JSON list of answers.
+    pub script: Option<String>,
 }
 
 /// The instance-wide providers and the HTTP client all calls share.
@@ -85,6 +91,18 @@ pub fn resolve(
 ) -> Result<Vec<Endpoint>, LlmError> {
     if let Some(spec) = org_models.iter().find(|m| m.name == model) {
         let provider: Arc<dyn crate::Provider> = match spec.provider {
+            ProviderKind::Scripted => {
+                let script = spec.script.as_deref().unwrap_or("[]");
+                Arc::new(
+                    crate::providers::scripted::Scripted::from_json(script).map_err(|e| {
+                        LlmError::new(
+                            ErrorKind::BadRequest,
+                            "scripted",
+                            format!("the script of {model} is not a list of answers: {e}"),
+                        )
+                    })?,
+                )
+            }
             ProviderKind::OpenAi => {
                 let base = spec
                     .base_url
@@ -225,6 +243,7 @@ mod tests {
             base_url: Some("http://10.0.0.5:8000/v1".into()),
             api_key: None,
             prices: None,
+            script: None,
         }];
         let chain = resolve("local-llama", &org, &defaults()).unwrap();
         assert_eq!(chain[0].provider.name(), "openai@http://10.0.0.5:8000/v1");

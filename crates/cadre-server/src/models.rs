@@ -80,6 +80,7 @@ pub async fn endpoints_for(
             base_url: row.base_url,
             api_key,
             prices,
+            script: row.script,
         });
     }
     catalog::resolve(model, &specs, &state.llm().defaults)

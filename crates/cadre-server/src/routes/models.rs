@@ -23,7 +23,8 @@ use crate::{ApiJson, ApiResponse, AppState};
 pub(crate) struct ModelIn {
     /// The name agents use (and the provider's model name).
     name: String,
-    /// `openai` (any OpenAI-compatible server) or `anthropic`.
+    /// `openai` (any OpenAI-compatible server), `anthropic`, or `scripted`
+    /// (replays `script`; for tests and offline demos).
     provider: String,
     base_url: Option<String>,
     /// Write-only. Omit to keep the stored key; send "" to remove it.
@@ -34,6 +35,10 @@ pub(crate) struct ModelIn {
     #[schema(value_type = Option<String>)]
     output_price_per_m_tok: Option<Value>,
     context_window: Option<i64>,
+    /// For `scripted`: the answers to replay, in order
+    /// (`[{"text": "…", "toolCalls": [{"id","name","arguments"}], "usage": {…}}]`).
+    #[schema(value_type = Option<Vec<Object>>)]
+    script: Option<Value>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -53,6 +58,9 @@ pub(crate) struct ModelOut {
     input_price_per_m_tok: Option<String>,
     output_price_per_m_tok: Option<String>,
     context_window: Option<i64>,
+    /// The script of a `scripted` model.
+    #[schema(value_type = Option<Vec<Object>>)]
+    script: Option<Value>,
 }
 
 impl From<OrgModelRow> for ModelOut {
@@ -65,6 +73,7 @@ impl From<OrgModelRow> for ModelOut {
             input_price_per_m_tok: r.input_price_per_mtok,
             output_price_per_m_tok: r.output_price_per_mtok,
             context_window: r.context_window,
+            script: r.script.and_then(|s| serde_json::from_str(&s).ok()),
         }
     }
 }
@@ -132,9 +141,34 @@ pub(crate) async fn put_models_handler(
         let provider = ProviderKind::parse(&m.provider).ok_or_else(|| {
             ApiError::validation(
                 field("provider"),
-                "provider must be openai (any OpenAI-compatible server) or anthropic",
+                "provider must be openai (any OpenAI-compatible server), anthropic or scripted",
             )
         })?;
+        let script = match (provider, m.script) {
+            (ProviderKind::Scripted, Some(script)) => {
+                let text = script.to_string();
+                cadre_llm::providers::scripted::Scripted::from_json(&text).map_err(|e| {
+                    ApiError::validation(
+                        field("script"),
+                        format!("script must be a list of answers ({e})"),
+                    )
+                })?;
+                Some(text)
+            }
+            (ProviderKind::Scripted, None) => {
+                return Err(ApiError::validation(
+                    field("script"),
+                    "a scripted model needs a script",
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(ApiError::validation(
+                    field("script"),
+                    "only scripted models take a script",
+                ));
+            }
+            (_, None) => None,
+        };
         if let Some(url) = &m.base_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -167,6 +201,7 @@ pub(crate) async fn put_models_handler(
             base_url: m.base_url.map(|u| u.trim_end_matches('/').to_owned()),
             api_key_sealed,
             context_window: m.context_window,
+            script,
             updated_at: now,
         });
     }

@@ -191,3 +191,54 @@ async fn the_configured_key_and_endpoint_are_what_the_gateway_calls() {
         "1M in × $1.5 + 1M out × $2"
     );
 }
+
+#[tokio::test]
+async fn a_scripted_model_replays_its_script_and_is_chosen_only_by_name() {
+    let app = TestServer::start().await;
+    let owner = app.user_token("owner@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let script = json!([{"text": "first answer", "usage": {"inputTokens": 3, "outputTokens": 2}},
+        {"toolCalls": [{"id": "t1", "name": "add_output", "arguments": {"text": "done"}}]}]);
+    let resp = app
+        .authed(Method::PUT, &format!("/api/v1/orgs/{org}/models"), &owner)
+        .json(&json!({"models": [{"name": "demo", "provider": "scripted", "script": script}]}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, saved) = body(resp).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["data"][0]["script"], script);
+
+    let tenant = cadre_types::Tenant::new(org.parse().unwrap());
+    let chain = cadre_server::models::endpoints_for(&app.state, tenant, "demo")
+        .await
+        .unwrap();
+    let request = cadre_llm::ChatRequest {
+        model: "demo".into(),
+        messages: vec![cadre_llm::Message::user("go")],
+        ..Default::default()
+    };
+    let gateway = &app.state.llm().gateway;
+    assert_eq!(
+        gateway.chat(&chain, &request).await.unwrap().response.text,
+        "first answer"
+    );
+    let second = gateway.chat(&chain, &request).await.unwrap().response;
+    assert_eq!(second.tool_calls[0].name, "add_output");
+    // Any other name still goes to the default provider, never to the script.
+    let other = cadre_server::models::endpoints_for(&app.state, tenant, "gpt-4o")
+        .await
+        .unwrap();
+    assert_eq!(other[0].provider.name(), "openai");
+
+    let bad = app
+        .authed(Method::PUT, &format!("/api/v1/orgs/{org}/models"), &owner)
+        .json(&json!({"models": [{"name": "demo", "provider": "scripted", "script": {"not": "a list"}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expect_error(bad, 400, "VALIDATION_ERROR").await["error"]["field"],
+        "models[0].script"
+    );
+}

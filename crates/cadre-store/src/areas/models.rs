@@ -16,6 +16,8 @@ pub struct OrgModelRow {
     pub input_price_per_mtok: Option<String>,
     pub output_price_per_mtok: Option<String>,
     pub context_window: Option<i64>,
+    /// For `scripted` models: the JSON list of answers to replay.
+    pub script: Option<String>,
     pub updated_at: OffsetDateTime,
 }
 
@@ -30,7 +32,7 @@ pub trait ModelQueries: Send + Sync {
 super::for_both_backends!(ModelQueries {
     async fn org_models(&self, tenant: Tenant) -> Result<Vec<OrgModelRow>> {
         Ok(sqlx::query_as::<_, OrgModelRow>(
-            "SELECT name, provider, base_url, api_key_sealed, input_price_per_mtok, output_price_per_mtok, context_window, updated_at
+            "SELECT name, provider, base_url, api_key_sealed, input_price_per_mtok, output_price_per_mtok, context_window, script, updated_at
              FROM org_models WHERE org_id = $1 ORDER BY name",
         )
         .bind(tenant.org_id())
@@ -43,8 +45,8 @@ super::for_both_backends!(ModelQueries {
         sqlx::query("DELETE FROM org_models WHERE org_id = $1").bind(tenant.org_id()).execute(&mut *tx).await?;
         for m in models {
             sqlx::query(
-                "INSERT INTO org_models (org_id, name, provider, base_url, api_key_sealed, input_price_per_mtok, output_price_per_mtok, context_window, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO org_models (org_id, name, provider, base_url, api_key_sealed, input_price_per_mtok, output_price_per_mtok, context_window, script, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(tenant.org_id())
             .bind(&m.name)
@@ -54,6 +56,7 @@ super::for_both_backends!(ModelQueries {
             .bind(&m.input_price_per_mtok)
             .bind(&m.output_price_per_mtok)
             .bind(m.context_window)
+            .bind(&m.script)
             .bind(m.updated_at)
             .execute(&mut *tx)
             .await?;
