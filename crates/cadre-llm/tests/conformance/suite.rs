@@ -191,6 +191,8 @@ conformance!(anthropic, anthropic_target);
 async fn openai_wire_request_has_tools_stream_usage_and_auth() {
     let t = openai_target().await;
     let mut req = request("echo");
+    req.json_mode = true;
+    req.stop = vec!["END".into()];
     req.messages.push(Message::assistant(
         "",
         vec![cadre_llm::ToolCall {
@@ -204,6 +206,9 @@ async fn openai_wire_request_has_tools_stream_usage_and_auth() {
     let body = t.fake.last_body.lock().unwrap().clone().unwrap();
     assert_eq!(body["stream"], true);
     assert_eq!(body["stream_options"]["include_usage"], true);
+    assert_eq!(body["response_format"], json!({"type": "json_object"}));
+    assert_eq!(body["stop"], json!(["END"]));
+    assert_eq!(body["max_tokens"], 64);
     assert_eq!(body["tools"][0]["function"]["name"], "get_weather");
     assert_eq!(
         body["messages"][2]["tool_calls"][0]["function"]["arguments"],
