@@ -188,6 +188,9 @@ impl From<cadre_store::StoreError> for ApiError {
             StoreError::Conflict { .. } => {
                 Self::new(ErrorCode::Conflict, "conflicts with an existing resource")
             }
+            StoreError::StaleLease => {
+                Self::new(ErrorCode::Conflict, "the job is held by another worker")
+            }
             StoreError::Unavailable(_) => {
                 tracing::error!(error = %ErrorChain(&err), "database unavailable");
                 Self::new(

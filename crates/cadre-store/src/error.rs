@@ -11,6 +11,10 @@ pub enum StoreError {
     /// A unique constraint refused the write.
     #[error("conflict on {constraint}")]
     Conflict { constraint: String },
+    /// A worker's lease on a job has been taken over (its epoch is stale):
+    /// its write was refused so it cannot overwrite the new owner's result.
+    #[error("the job's lease is held by another worker now")]
+    StaleLease,
     /// The database cannot be reached or refused the connection.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),

@@ -18,6 +18,7 @@ pub use areas::audit::{
 };
 pub use areas::health::{HealthQueries, SchemaVersion};
 pub use areas::instances::{InstanceIn, InstanceQueries, InstanceRow};
+pub use areas::jobs::{JobQueries, JobRow, JobState, Lease, NewJob};
 pub use areas::models::{ModelQueries, OrgModelRow};
 pub use areas::org_keys::{OrgKeyQueries, OrgKeyRow};
 pub use areas::orgs::{

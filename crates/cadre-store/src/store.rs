@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::areas::{
     api_keys::ApiKeyQueries, audit::AuditQueries, health::HealthQueries,
-    instances::InstanceQueries, models::ModelQueries, org_keys::OrgKeyQueries, orgs::OrgQueries,
-    projects::ProjectQueries, sessions::SessionQueries, users::UserQueries,
+    instances::InstanceQueries, jobs::JobQueries, models::ModelQueries, org_keys::OrgKeyQueries,
+    orgs::OrgQueries, projects::ProjectQueries, sessions::SessionQueries, users::UserQueries,
 };
 use crate::{Result, postgres::PgStore, sqlite::SqliteStore};
 
@@ -56,6 +56,7 @@ pub(crate) trait Backend:
     + AuditQueries
     + OrgKeyQueries
     + ModelQueries
+    + JobQueries
     + Send
     + Sync
     + 'static
@@ -143,6 +144,10 @@ impl Store {
     }
 
     pub fn models(&self) -> &dyn ModelQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn jobs(&self) -> &dyn JobQueries {
         self.backend.as_ref()
     }
 }

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod health;
 pub mod instances;
+pub mod jobs;
 pub mod models;
 pub mod org_keys;
 pub mod orgs;

@@ -20,6 +20,30 @@ impl PgStore {
     /// Serializes changes to one organization's members (row lock on the org).
     pub(crate) const LOCK_ORG: &'static str = "SELECT id FROM orgs WHERE id = $1 FOR UPDATE";
 
+    /// Claims the next ready jobs of a queue, taking each organization in
+    /// turn so one busy org cannot starve the rest; `SKIP LOCKED` lets many
+    /// workers claim at once without waiting on each other.
+    pub(crate) const CLAIM_JOBS: &'static str = concat!(
+        "WITH ranked AS (
+            SELECT id, priority, run_at,
+                   ROW_NUMBER() OVER (PARTITION BY org_id ORDER BY priority DESC, run_at, id) AS turn
+            FROM jobs WHERE queue = $1 AND state IN ('available', 'failed') AND run_at <= $2
+         ), picked AS (
+            SELECT j.id FROM jobs j JOIN ranked r ON r.id = j.id
+            -- Repeated on `j` so that PostgreSQL re-checks them on the row it
+            -- locks: a job claimed and committed by another worker since this
+            -- statement's snapshot is skipped, not claimed twice.
+            WHERE j.state IN ('available', 'failed') AND j.run_at <= $2
+            ORDER BY r.turn, r.priority DESC, r.run_at, r.id LIMIT $3
+            FOR UPDATE OF j SKIP LOCKED
+         )
+         UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_epoch = lease_epoch + 1,
+                lease_until = $4, instance_id = $5, updated_at = $2
+         WHERE id IN (SELECT id FROM picked) AND state IN ('available', 'failed')
+         RETURNING ",
+        crate::areas::jobs::job_columns!()
+    );
+
     /// Serializes appends to one audit chain, including the platform chain
     /// that has no org row to lock.
     pub(crate) const LOCK_AUDIT_CHAIN: &'static str =

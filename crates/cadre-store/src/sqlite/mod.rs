@@ -28,6 +28,24 @@ impl SqliteStore {
     /// transaction already holds the only write lock, so this only reads.
     pub(crate) const LOCK_ORG: &'static str = "SELECT id FROM orgs WHERE id = $1";
 
+    /// Claims the next ready jobs of a queue, taking each organization in
+    /// turn (its oldest, highest-priority job first) so one busy org cannot
+    /// starve the rest. The IMMEDIATE transaction makes the claim exclusive.
+    pub(crate) const CLAIM_JOBS: &'static str = concat!(
+        "WITH ranked AS (
+            SELECT id, priority, run_at,
+                   ROW_NUMBER() OVER (PARTITION BY org_id ORDER BY priority DESC, run_at, id) AS turn
+            FROM jobs WHERE queue = $1 AND state IN ('available', 'failed') AND run_at <= $2
+         ), picked AS (
+            SELECT id FROM ranked ORDER BY turn, priority DESC, run_at, id LIMIT $3
+         )
+         UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_epoch = lease_epoch + 1,
+                lease_until = $4, instance_id = $5, updated_at = $2
+         WHERE id IN (SELECT id FROM picked)
+         RETURNING ",
+        crate::areas::jobs::job_columns!()
+    );
+
     /// Serializes appends to one audit chain (see `LOCK_ORG`).
     pub(crate) const LOCK_AUDIT_CHAIN: &'static str = "SELECT $1";
 

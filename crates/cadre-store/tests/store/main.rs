@@ -17,6 +17,7 @@ mod audit;
 mod fixtures;
 mod health;
 mod instances;
+mod jobs;
 mod orgs;
 mod projects;
 mod sessions;

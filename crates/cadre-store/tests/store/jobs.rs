@@ -1,0 +1,314 @@
+use std::collections::HashSet;
+use std::time::Duration;
+
+use cadre_store::areas::jobs::backoff;
+use cadre_store::{JobState, NewJob, StoreError};
+use cadre_testkit::store_test;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::fixtures::now;
+
+fn job(queue: &str) -> NewJob {
+    NewJob::new(queue, "test.v1", json!({"n": 1}))
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+store_test!(
+    an_enqueued_job_is_claimed_once_and_completed,
+    |db| async move {
+        let jobs = db.store.jobs();
+        let (row, created) = jobs.enqueue(&job("q")).await.unwrap();
+        assert!(created);
+        assert_eq!(row.state(), Some(JobState::Available));
+
+        let worker = Uuid::now_v7();
+        let claimed = jobs.claim("q", 10, LEASE, worker, now()).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(
+            (
+                claimed[0].attempts,
+                claimed[0].lease_epoch,
+                claimed[0].instance_id
+            ),
+            (1, 1, Some(worker))
+        );
+        assert!(
+            jobs.claim("q", 10, LEASE, worker, now())
+                .await
+                .unwrap()
+                .is_empty(),
+            "a running job is not claimed twice"
+        );
+
+        jobs.complete_job(claimed[0].lease(), now()).await.unwrap();
+        let done = jobs.job(row.id).await.unwrap().unwrap();
+        assert_eq!(done.state(), Some(JobState::Completed));
+        assert!(done.finished_at.is_some());
+    }
+);
+
+store_test!(
+    a_unique_key_dedupes_while_pending_but_not_after_completion,
+    |db| async move {
+        let jobs = db.store.jobs();
+        let keyed = NewJob {
+            unique_key: Some("sync-repo-1".into()),
+            ..job("q")
+        };
+        let (first, created) = jobs.enqueue(&keyed).await.unwrap();
+        let (second, created_again) = jobs.enqueue(&keyed).await.unwrap();
+        assert!(created && !created_again);
+        assert_eq!(first.id, second.id);
+        let claimed = jobs
+            .claim("q", 1, LEASE, Uuid::now_v7(), now())
+            .await
+            .unwrap();
+        jobs.complete_job(claimed[0].lease(), now()).await.unwrap();
+        let (third, created_third) = jobs.enqueue(&keyed).await.unwrap();
+        assert!(created_third, "a finished job no longer blocks its key");
+        assert_ne!(third.id, first.id);
+    }
+);
+
+store_test!(
+    a_late_write_by_a_worker_whose_lease_was_taken_over_is_refused,
+    |db| async move {
+        let jobs = db.store.jobs();
+        let (row, _) = jobs.enqueue(&job("q")).await.unwrap();
+        let t0 = now();
+        let a = jobs
+            .claim("q", 1, Duration::from_secs(1), Uuid::now_v7(), t0)
+            .await
+            .unwrap()
+            .remove(0);
+
+        // Worker A stalls past its lease; the job is rescued and B takes it.
+        let later = t0 + Duration::from_secs(5);
+        assert_eq!(jobs.rescue_expired(later).await.unwrap(), 1);
+        let b = jobs
+            .claim("q", 1, LEASE, Uuid::now_v7(), later)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(b.lease_epoch, a.lease_epoch + 1);
+
+        assert!(matches!(
+            jobs.complete_job(a.lease(), later).await,
+            Err(StoreError::StaleLease)
+        ));
+        assert!(matches!(
+            jobs.heartbeat_job(a.lease(), later).await,
+            Err(StoreError::StaleLease)
+        ));
+        assert!(matches!(
+            jobs.fail_job(a.lease(), "late", later, later).await,
+            Err(StoreError::StaleLease)
+        ));
+        jobs.complete_job(b.lease(), later).await.unwrap();
+        assert_eq!(
+            jobs.job(row.id).await.unwrap().unwrap().state(),
+            Some(JobState::Completed)
+        );
+    }
+);
+
+store_test!(
+    failures_retry_later_and_end_dead_with_the_last_error,
+    |db| async move {
+        let jobs = db.store.jobs();
+        let (row, _) = jobs
+            .enqueue(&NewJob {
+                max_attempts: 2,
+                ..job("q")
+            })
+            .await
+            .unwrap();
+        let t0 = now();
+        let first = jobs
+            .claim("q", 1, LEASE, Uuid::now_v7(), t0)
+            .await
+            .unwrap()
+            .remove(0);
+        let retry_at = t0 + Duration::from_secs(60);
+        assert_eq!(
+            jobs.fail_job(first.lease(), "boom 1", retry_at, t0)
+                .await
+                .unwrap(),
+            JobState::Failed
+        );
+        assert!(
+            jobs.claim("q", 1, LEASE, Uuid::now_v7(), t0)
+                .await
+                .unwrap()
+                .is_empty(),
+            "not before run_at"
+        );
+
+        let second = jobs
+            .claim("q", 1, LEASE, Uuid::now_v7(), retry_at)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(second.attempts, 2);
+        assert_eq!(
+            jobs.fail_job(second.lease(), "boom 2", retry_at, retry_at)
+                .await
+                .unwrap(),
+            JobState::Dead
+        );
+        let dead = jobs.job(row.id).await.unwrap().unwrap();
+        assert_eq!(
+            (dead.state(), dead.last_error.as_deref()),
+            (Some(JobState::Dead), Some("boom 2"))
+        );
+
+        jobs.retry_job_now(row.id, retry_at).await.unwrap();
+        let again = jobs
+            .claim("q", 1, LEASE, Uuid::now_v7(), retry_at)
+            .await
+            .unwrap();
+        assert_eq!(
+            again.len(),
+            1,
+            "retry-now makes a dead job runnable once more"
+        );
+    }
+);
+
+store_test!(a_busy_org_does_not_starve_the_others, |db| async move {
+    let jobs = db.store.jobs();
+    let (busy, quiet) = (Uuid::now_v7(), Uuid::now_v7());
+    for _ in 0..10 {
+        jobs.enqueue(&NewJob {
+            org_id: Some(busy),
+            ..job("q")
+        })
+        .await
+        .unwrap();
+    }
+    let (quiet_job, _) = jobs
+        .enqueue(&NewJob {
+            org_id: Some(quiet),
+            ..job("q")
+        })
+        .await
+        .unwrap();
+    let claimed = jobs
+        .claim("q", 2, LEASE, Uuid::now_v7(), now())
+        .await
+        .unwrap();
+    let orgs: HashSet<_> = claimed.iter().map(|j| j.org_id).collect();
+    assert_eq!(orgs.len(), 2, "one job of each org: {claimed:?}");
+    assert!(claimed.iter().any(|j| j.id == quiet_job.id));
+});
+
+store_test!(priority_runs_first_within_an_org, |db| async move {
+    let jobs = db.store.jobs();
+    jobs.enqueue(&job("q")).await.unwrap();
+    let (urgent, _) = jobs
+        .enqueue(&NewJob {
+            priority: 10,
+            ..job("q")
+        })
+        .await
+        .unwrap();
+    let claimed = jobs
+        .claim("q", 1, LEASE, Uuid::now_v7(), now())
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].id, urgent.id);
+});
+
+store_test!(
+    a_dead_instances_jobs_are_rescued_and_cancel_and_purge_work,
+    |db| async move {
+        let jobs = db.store.jobs();
+        let dead_instance = Uuid::now_v7();
+        let (a, _) = jobs.enqueue(&job("q")).await.unwrap();
+        let (b, _) = jobs.enqueue(&job("q")).await.unwrap();
+        jobs.claim("q", 2, LEASE, dead_instance, now())
+            .await
+            .unwrap();
+        assert_eq!(jobs.rescue_instance(dead_instance, now()).await.unwrap(), 2);
+        assert_eq!(jobs.queue_depth("q").await.unwrap().0, 2);
+
+        jobs.cancel_job(a.id, now()).await.unwrap();
+        assert!(
+            matches!(
+                jobs.cancel_job(a.id, now()).await,
+                Err(StoreError::NotFound)
+            ),
+            "cancelled once"
+        );
+        let claimed = jobs
+            .claim("q", 10, LEASE, Uuid::now_v7(), now())
+            .await
+            .unwrap();
+        assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![b.id]);
+        jobs.complete_job(claimed[0].lease(), now()).await.unwrap();
+        assert_eq!(
+            jobs.purge_jobs(now() + Duration::from_secs(1))
+                .await
+                .unwrap(),
+            2
+        );
+        assert!(jobs.job(a.id).await.unwrap().is_none());
+    }
+);
+
+store_test!(
+    concurrent_workers_complete_every_job_exactly_once,
+    |db| async move {
+        let total = 200;
+        for i in 0..total {
+            db.store
+                .jobs()
+                .enqueue(&NewJob {
+                    org_id: Some(Uuid::from_u128(i % 7)),
+                    ..job("load")
+                })
+                .await
+                .unwrap();
+        }
+        let mut workers = Vec::new();
+        for _ in 0..6 {
+            let store = db.store.clone();
+            workers.push(tokio::spawn(async move {
+                let me = Uuid::now_v7();
+                let mut done = Vec::new();
+                loop {
+                    let batch = store
+                        .jobs()
+                        .claim("load", 5, LEASE, me, now())
+                        .await
+                        .unwrap();
+                    if batch.is_empty() {
+                        return done;
+                    }
+                    for j in batch {
+                        store.jobs().complete_job(j.lease(), now()).await.unwrap();
+                        done.push(j.id);
+                    }
+                }
+            }));
+        }
+        let mut seen = Vec::new();
+        for w in workers {
+            seen.extend(w.await.unwrap());
+        }
+        let unique: HashSet<_> = seen.iter().collect();
+        assert_eq!(seen.len(), total as usize, "no job ran twice");
+        assert_eq!(unique.len(), total as usize, "no job was lost");
+    }
+);
+
+#[test]
+fn backoff_doubles_with_jitter_and_is_capped() {
+    let base = Duration::from_secs(1);
+    assert_eq!(backoff(base, 1, 1.0), Duration::from_secs(1));
+    assert_eq!(backoff(base, 3, 1.0), Duration::from_secs(4));
+    assert_eq!(backoff(base, 3, 0.0), Duration::from_secs(2));
+    assert_eq!(backoff(base, 40, 1.0), Duration::from_secs(3600));
+}
