@@ -44,6 +44,10 @@ impl Default for ConnectOptions {
 }
 
 /// Every query area a backend implements.
+/// Runs until the process stops, turning another instance's enqueue
+/// notifications into local wake-ups.
+pub type JobListener = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
 #[async_trait::async_trait]
 pub(crate) trait Backend:
     HealthQueries
@@ -64,12 +68,18 @@ pub(crate) trait Backend:
     fn name(&self) -> &'static str;
     /// Closes the pool: waits for checked-out connections, refuses new ones.
     async fn close(&self);
+    /// Tells other processes sharing the database that `queue` has work.
+    async fn announce_jobs(&self, queue: &str);
+    /// A task that wakes `wakeups` when another process announces work
+    /// (`None` where every writer shares this process, as with SQLite).
+    fn job_listener(&self, wakeups: Arc<tokio::sync::Notify>) -> Option<JobListener>;
 }
 
 /// A handle to the database. Cheap to clone; share one per process.
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    wakeups: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Store {
@@ -87,7 +97,10 @@ impl Store {
             Target::Sqlite(path) => Arc::new(SqliteStore::connect(path, options).await?),
             Target::Postgres(url) => Arc::new(PgStore::connect(url, options).await?),
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            wakeups: Arc::default(),
+        })
     }
 
     /// Applies every embedded migration not yet applied; returns the schema
@@ -100,6 +113,29 @@ impl Store {
     /// queries fail with [`crate::StoreError::Unavailable`].
     pub async fn close(&self) {
         self.backend.close().await;
+    }
+
+    /// Enqueues a job and wakes the workers that wait for its queue, here
+    /// and (on PostgreSQL) in every other process.
+    pub async fn enqueue(&self, job: &crate::NewJob) -> Result<(crate::JobRow, bool)> {
+        let (row, created) = self.backend.insert_job(job).await?;
+        if created {
+            self.wakeups.notify_waiters();
+            self.backend.announce_jobs(&job.queue).await;
+        }
+        Ok((row, created))
+    }
+
+    /// Resolves when new work may be waiting (or never, if none comes):
+    /// workers wait on this between claims instead of polling.
+    pub fn job_wakeups(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.wakeups)
+    }
+
+    /// The task that relays other processes' enqueue notifications, if the
+    /// database needs one. The caller runs it for the life of the process.
+    pub fn job_listener(&self) -> Option<JobListener> {
+        self.backend.job_listener(Arc::clone(&self.wakeups))
     }
 
     /// `sqlite` or `postgres`.

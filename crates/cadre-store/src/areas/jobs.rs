@@ -157,9 +157,10 @@ pub fn backoff(base: Duration, attempt: i64, jitter: f64) -> Duration {
 
 #[async_trait::async_trait]
 pub trait JobQueries: Send + Sync {
-    /// Enqueues; returns the job and whether it is new (`false`: a pending
-    /// job with the same unique key already existed and is returned).
-    async fn enqueue(&self, job: &NewJob) -> Result<(JobRow, bool)>;
+    /// Inserts a job; returns it and whether it is new (`false`: a pending
+    /// job with the same unique key already existed and is returned). Use
+    /// [`crate::Store::enqueue`], which also wakes the workers.
+    async fn insert_job(&self, job: &NewJob) -> Result<(JobRow, bool)>;
     /// Claims up to `limit` ready jobs of `queue` for `instance`.
     async fn claim(
         &self,
@@ -173,14 +174,18 @@ pub trait JobQueries: Send + Sync {
     async fn heartbeat_job(&self, lease: Lease, until: OffsetDateTime) -> Result<()>;
     async fn complete_job(&self, lease: Lease, now: OffsetDateTime) -> Result<()>;
     /// Records a failure: `failed` to run again at `retry_at`, or `dead`
-    /// when out of attempts. Returns the new state.
+    /// when out of attempts or when `retry_at` is `None` (not worth
+    /// retrying). Returns the new state.
     async fn fail_job(
         &self,
         lease: Lease,
         error: &str,
-        retry_at: OffsetDateTime,
+        retry_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<JobState>;
+    /// Gives a claimed job back (shutdown before it finished): available
+    /// again at once, the attempt not counted.
+    async fn release_job(&self, lease: Lease, now: OffsetDateTime) -> Result<()>;
     /// Makes running jobs whose lease expired available again.
     async fn rescue_expired(&self, now: OffsetDateTime) -> Result<u64>;
     /// Makes the running jobs of a dead instance available again.
@@ -201,7 +206,7 @@ fn ms(d: Duration) -> i64 {
 }
 
 super::for_both_backends!(JobQueries {
-    async fn enqueue(&self, job: &NewJob) -> Result<(JobRow, bool)> {
+    async fn insert_job(&self, job: &NewJob) -> Result<(JobRow, bool)> {
         let now = cadre_types::time::now();
         let inserted = sqlx::query_as::<_, JobRow>(concat!(
             "INSERT INTO jobs (id, queue, kind, payload, org_id, priority, state, run_at, attempts, max_attempts,
@@ -274,12 +279,12 @@ super::for_both_backends!(JobQueries {
         if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::StaleLease) }
     }
 
-    async fn fail_job(&self, lease: Lease, error: &str, retry_at: OffsetDateTime, now: OffsetDateTime) -> Result<JobState> {
+    async fn fail_job(&self, lease: Lease, error: &str, retry_at: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<JobState> {
         let state: Option<String> = sqlx::query_scalar(
             "UPDATE jobs SET
-                state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
-                finished_at = CASE WHEN attempts >= max_attempts THEN $4 ELSE NULL END,
-                run_at = CASE WHEN attempts >= max_attempts THEN run_at ELSE $3 END,
+                state = CASE WHEN attempts >= max_attempts OR $3 IS NULL THEN 'dead' ELSE 'failed' END,
+                finished_at = CASE WHEN attempts >= max_attempts OR $3 IS NULL THEN $4 ELSE NULL END,
+                run_at = COALESCE($3, run_at),
                 lease_until = NULL, last_error = $5, updated_at = $4
              WHERE id = $1 AND lease_epoch = $2 AND state = 'running'
              RETURNING state",
@@ -292,6 +297,20 @@ super::for_both_backends!(JobQueries {
         .fetch_optional(&self.pool)
         .await?;
         state.and_then(|s| JobState::parse(&s)).ok_or(StoreError::StaleLease)
+    }
+
+    async fn release_job(&self, lease: Lease, now: OffsetDateTime) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'available', lease_until = NULL, instance_id = NULL, updated_at = $3,
+                    attempts = attempts - 1
+             WHERE id = $1 AND lease_epoch = $2 AND state = 'running'",
+        )
+        .bind(lease.job_id)
+        .bind(lease.epoch)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::StaleLease) }
     }
 
     async fn rescue_expired(&self, now: OffsetDateTime) -> Result<u64> {

@@ -101,4 +101,48 @@ impl crate::store::Backend for PgStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+
+    async fn announce_jobs(&self, queue: &str) {
+        if let Err(e) = sqlx::query("SELECT pg_notify('cadre_jobs', $1)")
+            .bind(queue)
+            .execute(&self.pool)
+            .await
+        {
+            // Workers elsewhere still find the job on their next poll.
+            tracing::debug!(error = %e, "could not announce a new job");
+        }
+    }
+
+    fn job_listener(
+        &self,
+        wakeups: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Option<crate::store::JobListener> {
+        let pool = self.pool.clone();
+        Some(Box::pin(async move {
+            let mut delay = std::time::Duration::from_millis(100);
+            loop {
+                match listen(&pool, &wakeups).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "job notifications interrupted; reconnecting (workers poll meanwhile)");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(std::time::Duration::from_secs(10));
+                    }
+                }
+            }
+        }))
+    }
+}
+
+/// Relays `NOTIFY cadre_jobs` to local waiters until the connection fails.
+async fn listen(
+    pool: &PgPool,
+    wakeups: &tokio::sync::Notify,
+) -> std::result::Result<(), sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen("cadre_jobs").await?;
+    loop {
+        listener.recv().await?;
+        wakeups.notify_waiters();
+    }
 }

@@ -78,4 +78,15 @@ impl crate::store::Backend for SqliteStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Every writer of an SQLite file is this process: the local wake-up
+    /// in [`crate::Store::enqueue`] is all it takes.
+    async fn announce_jobs(&self, _queue: &str) {}
+
+    fn job_listener(
+        &self,
+        _wakeups: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Option<crate::store::JobListener> {
+        None
+    }
 }

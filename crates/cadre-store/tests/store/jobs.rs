@@ -19,7 +19,7 @@ store_test!(
     an_enqueued_job_is_claimed_once_and_completed,
     |db| async move {
         let jobs = db.store.jobs();
-        let (row, created) = jobs.enqueue(&job("q")).await.unwrap();
+        let (row, created) = db.store.enqueue(&job("q")).await.unwrap();
         assert!(created);
         assert_eq!(row.state(), Some(JobState::Available));
 
@@ -57,8 +57,8 @@ store_test!(
             unique_key: Some("sync-repo-1".into()),
             ..job("q")
         };
-        let (first, created) = jobs.enqueue(&keyed).await.unwrap();
-        let (second, created_again) = jobs.enqueue(&keyed).await.unwrap();
+        let (first, created) = db.store.enqueue(&keyed).await.unwrap();
+        let (second, created_again) = db.store.enqueue(&keyed).await.unwrap();
         assert!(created && !created_again);
         assert_eq!(first.id, second.id);
         let claimed = jobs
@@ -66,7 +66,7 @@ store_test!(
             .await
             .unwrap();
         jobs.complete_job(claimed[0].lease(), now()).await.unwrap();
-        let (third, created_third) = jobs.enqueue(&keyed).await.unwrap();
+        let (third, created_third) = db.store.enqueue(&keyed).await.unwrap();
         assert!(created_third, "a finished job no longer blocks its key");
         assert_ne!(third.id, first.id);
     }
@@ -76,7 +76,7 @@ store_test!(
     a_late_write_by_a_worker_whose_lease_was_taken_over_is_refused,
     |db| async move {
         let jobs = db.store.jobs();
-        let (row, _) = jobs.enqueue(&job("q")).await.unwrap();
+        let (row, _) = db.store.enqueue(&job("q")).await.unwrap();
         let t0 = now();
         let a = jobs
             .claim("q", 1, Duration::from_secs(1), Uuid::now_v7(), t0)
@@ -103,7 +103,7 @@ store_test!(
             Err(StoreError::StaleLease)
         ));
         assert!(matches!(
-            jobs.fail_job(a.lease(), "late", later, later).await,
+            jobs.fail_job(a.lease(), "late", Some(later), later).await,
             Err(StoreError::StaleLease)
         ));
         jobs.complete_job(b.lease(), later).await.unwrap();
@@ -118,7 +118,8 @@ store_test!(
     failures_retry_later_and_end_dead_with_the_last_error,
     |db| async move {
         let jobs = db.store.jobs();
-        let (row, _) = jobs
+        let (row, _) = db
+            .store
             .enqueue(&NewJob {
                 max_attempts: 2,
                 ..job("q")
@@ -133,7 +134,7 @@ store_test!(
             .remove(0);
         let retry_at = t0 + Duration::from_secs(60);
         assert_eq!(
-            jobs.fail_job(first.lease(), "boom 1", retry_at, t0)
+            jobs.fail_job(first.lease(), "boom 1", Some(retry_at), t0)
                 .await
                 .unwrap(),
             JobState::Failed
@@ -153,7 +154,7 @@ store_test!(
             .remove(0);
         assert_eq!(second.attempts, 2);
         assert_eq!(
-            jobs.fail_job(second.lease(), "boom 2", retry_at, retry_at)
+            jobs.fail_job(second.lease(), "boom 2", Some(retry_at), retry_at)
                 .await
                 .unwrap(),
             JobState::Dead
@@ -181,14 +182,16 @@ store_test!(a_busy_org_does_not_starve_the_others, |db| async move {
     let jobs = db.store.jobs();
     let (busy, quiet) = (Uuid::now_v7(), Uuid::now_v7());
     for _ in 0..10 {
-        jobs.enqueue(&NewJob {
-            org_id: Some(busy),
-            ..job("q")
-        })
-        .await
-        .unwrap();
+        db.store
+            .enqueue(&NewJob {
+                org_id: Some(busy),
+                ..job("q")
+            })
+            .await
+            .unwrap();
     }
-    let (quiet_job, _) = jobs
+    let (quiet_job, _) = db
+        .store
         .enqueue(&NewJob {
             org_id: Some(quiet),
             ..job("q")
@@ -206,8 +209,9 @@ store_test!(a_busy_org_does_not_starve_the_others, |db| async move {
 
 store_test!(priority_runs_first_within_an_org, |db| async move {
     let jobs = db.store.jobs();
-    jobs.enqueue(&job("q")).await.unwrap();
-    let (urgent, _) = jobs
+    db.store.enqueue(&job("q")).await.unwrap();
+    let (urgent, _) = db
+        .store
         .enqueue(&NewJob {
             priority: 10,
             ..job("q")
@@ -226,8 +230,8 @@ store_test!(
     |db| async move {
         let jobs = db.store.jobs();
         let dead_instance = Uuid::now_v7();
-        let (a, _) = jobs.enqueue(&job("q")).await.unwrap();
-        let (b, _) = jobs.enqueue(&job("q")).await.unwrap();
+        let (a, _) = db.store.enqueue(&job("q")).await.unwrap();
+        let (b, _) = db.store.enqueue(&job("q")).await.unwrap();
         jobs.claim("q", 2, LEASE, dead_instance, now())
             .await
             .unwrap();
@@ -264,7 +268,6 @@ store_test!(
         let total = 200;
         for i in 0..total {
             db.store
-                .jobs()
                 .enqueue(&NewJob {
                     org_id: Some(Uuid::from_u128(i % 7)),
                     ..job("load")
@@ -312,3 +315,63 @@ fn backoff_doubles_with_jitter_and_is_capped() {
     assert_eq!(backoff(base, 3, 0.0), Duration::from_secs(2));
     assert_eq!(backoff(base, 40, 1.0), Duration::from_secs(3600));
 }
+
+store_test!(
+    a_released_job_is_available_again_without_losing_an_attempt,
+    |db| async move {
+        let jobs = db.store.jobs();
+        let (row, _) = db
+            .store
+            .enqueue(&NewJob {
+                max_attempts: 1,
+                ..job("q")
+            })
+            .await
+            .unwrap();
+        let claimed = jobs
+            .claim("q", 1, LEASE, Uuid::now_v7(), now())
+            .await
+            .unwrap()
+            .remove(0);
+        jobs.release_job(claimed.lease(), now()).await.unwrap();
+        let again = jobs
+            .claim("q", 1, LEASE, Uuid::now_v7(), now())
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!((again.id, again.attempts), (row.id, 1));
+        // A failure that is not worth retrying is dead at once.
+        assert_eq!(
+            jobs.fail_job(again.lease(), "bad payload", None, now())
+                .await
+                .unwrap(),
+            JobState::Dead
+        );
+    }
+);
+
+store_test!(an_enqueue_wakes_waiting_workers_here_and_in_other_processes, |db| async move {
+    // Another "process": a second pool on the same database.
+    let other = cadre_store::Store::connect(&db.target, &db.options).await.unwrap();
+    let listener = other.job_listener().map(tokio::spawn);
+    let wakeups = if listener.is_some() { other.job_wakeups() } else { db.store.job_wakeups() };
+    let woken = wakeups.notified();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+    // Give the listener time to LISTEN before the enqueue: retry the enqueue
+    // until the waiter wakes, bounded.
+    let result = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            db.store.enqueue(&job("wake")).await.unwrap();
+            if tokio::time::timeout(Duration::from_millis(200), woken.as_mut()).await.is_ok() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(result.is_ok(), "no wake-up arrived");
+    if let Some(l) = listener {
+        l.abort();
+    }
+    other.close().await;
+});
