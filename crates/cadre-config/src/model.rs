@@ -94,6 +94,8 @@ pub struct WorkersConfig {
     pub enabled: bool,
     /// Jobs worked on at once per process.
     pub concurrency: u32,
+    /// Days finished jobs are kept.
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -274,6 +276,14 @@ impl Config {
         check(
             (1..=1024).contains(&self.workers.concurrency),
             ConfigError::one("workers.concurrency", self.workers.concurrency, "1 to 1024"),
+        );
+        check(
+            (1..=3650).contains(&self.workers.retention_days),
+            ConfigError::one(
+                "workers.retention_days",
+                self.workers.retention_days,
+                "1 to 3650 days",
+            ),
         );
         check(
             !self.log.level.trim().is_empty(),

@@ -36,6 +36,10 @@ impl Role {
     fn serves_http(self) -> bool {
         matches!(self, Role::ApiAndWorkers | Role::Api)
     }
+
+    fn runs_workers(self) -> bool {
+        matches!(self, Role::ApiAndWorkers | Role::Workers)
+    }
 }
 
 /// How often a process tells the registry it is alive.
@@ -70,6 +74,29 @@ impl Application {
         let instance_id = cadre_types::new_id();
         register_instance(&store, instance_id, role).await?;
         spawn_heartbeat(&supervisor, store.clone(), instance_id);
+        if role.runs_workers() {
+            let worker_config = cadre_worker::WorkerConfig {
+                queues: vec![(
+                    "default".to_owned(),
+                    usize::try_from(config.workers.concurrency).unwrap_or(4),
+                )],
+                drain: config
+                    .server
+                    .shutdown_timeout()
+                    .saturating_sub(Duration::from_secs(2)),
+                ..cadre_worker::WorkerConfig::default()
+            };
+            // Job kinds register here as the features that enqueue them land.
+            cadre_worker::Worker::new(
+                store.clone(),
+                cadre_worker::Registry::default(),
+                worker_config,
+                instance_id,
+            )
+            .start(&supervisor);
+            let retention = Duration::from_secs(u64::from(config.workers.retention_days) * 86_400);
+            spawn_job_retention(&supervisor, store.clone(), retention);
+        }
 
         let mut local_addr = None;
         let mut rate_limits = "none";
@@ -234,12 +261,44 @@ fn spawn_heartbeat(supervisor: &Supervisor, store: Store, id: Uuid) {
                 }
                 let dead_before = now - INSTANCE_DEAD_AFTER;
                 match store.instances().reap(dead_before).await {
-                    Ok(reaped) if !reaped.is_empty() => tracing::info!(
-                        count = reaped.len(),
-                        "removed instances that stopped heartbeating"
-                    ),
+                    Ok(reaped) if !reaped.is_empty() => {
+                        tracing::info!(count = reaped.len(), "removed instances that stopped heartbeating");
+                        for dead in reaped {
+                            match store.jobs().rescue_instance(dead, now).await {
+                                Ok(0) => {}
+                                Ok(n) => tracing::info!(jobs = n, instance = %dead, "rescued the jobs of a dead instance"),
+                                Err(e) => tracing::warn!(error = %e, "could not rescue a dead instance's jobs"),
+                            }
+                        }
+                    }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "could not reap dead instances"),
+                }
+            }
+        },
+    );
+}
+
+/// Deletes finished jobs older than `retention`, hourly.
+fn spawn_job_retention(supervisor: &Supervisor, store: Store, retention: Duration) {
+    supervisor.spawn(
+        TaskSpec::helper("job-retention"),
+        move |shutdown| async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    _ = tick.tick() => {}
+                }
+                match store
+                    .jobs()
+                    .purge_jobs(cadre_types::time::now() - retention)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(jobs = n, "deleted finished jobs past their retention"),
+                    Err(e) => tracing::warn!(error = %e, "could not delete old jobs"),
                 }
             }
         },

@@ -41,6 +41,16 @@ pub(crate) struct HealthDetailedOut {
     database: DatabaseCheck,
     background_tasks: BackgroundCheck,
     model_providers: ProvidersCheck,
+    queue: QueueCheck,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct QueueCheck {
+    /// Jobs of the default queue waiting to run (available or waiting to retry).
+    depth: u64,
+    /// How long the oldest of them has been due, in seconds.
+    oldest_age_seconds: Option<f64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -122,6 +132,17 @@ pub(crate) async fn health_detailed_handler(
         status: if failed.is_empty() { "up" } else { "degraded" },
         failed,
     };
+    let queue = match store.jobs().queue_depth("default").await {
+        Ok((depth, oldest)) => QueueCheck {
+            depth,
+            oldest_age_seconds: oldest
+                .map(|at| (cadre_types::time::now() - at).as_seconds_f64().max(0.0)),
+        },
+        Err(_) => QueueCheck {
+            depth: 0,
+            oldest_age_seconds: None,
+        },
+    };
     let defaults = &state.llm().defaults;
     let open_circuits = state.llm().gateway.open_circuits();
     let model_providers = ProvidersCheck {
@@ -150,6 +171,7 @@ pub(crate) async fn health_detailed_handler(
         database,
         background_tasks,
         model_providers,
+        queue,
     };
     if status == "down" {
         let details = serde_json::to_value(&report).unwrap_or_default();

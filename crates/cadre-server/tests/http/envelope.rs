@@ -26,6 +26,7 @@ async fn detailed_health_reports_the_database() {
     assert!(db["latencyMs"].as_f64().is_some_and(|ms| ms >= 0.0), "{db}");
     assert_eq!(db["schemaVersion"], db["latestSchemaVersion"]);
     assert_eq!(json["data"]["status"], "ok");
+    assert_eq!(json["data"]["queue"]["depth"], 0);
     let providers = &json["data"]["modelProviders"];
     assert_eq!(
         (

@@ -350,28 +350,40 @@ store_test!(
     }
 );
 
-store_test!(an_enqueue_wakes_waiting_workers_here_and_in_other_processes, |db| async move {
-    // Another "process": a second pool on the same database.
-    let other = cadre_store::Store::connect(&db.target, &db.options).await.unwrap();
-    let listener = other.job_listener().map(tokio::spawn);
-    let wakeups = if listener.is_some() { other.job_wakeups() } else { db.store.job_wakeups() };
-    let woken = wakeups.notified();
-    tokio::pin!(woken);
-    woken.as_mut().enable();
-    // Give the listener time to LISTEN before the enqueue: retry the enqueue
-    // until the waiter wakes, bounded.
-    let result = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            db.store.enqueue(&job("wake")).await.unwrap();
-            if tokio::time::timeout(Duration::from_millis(200), woken.as_mut()).await.is_ok() {
-                return;
+store_test!(
+    an_enqueue_wakes_waiting_workers_here_and_in_other_processes,
+    |db| async move {
+        // Another "process": a second pool on the same database.
+        let other = cadre_store::Store::connect(&db.target, &db.options)
+            .await
+            .unwrap();
+        let listener = other.job_listener().map(tokio::spawn);
+        let wakeups = if listener.is_some() {
+            other.job_wakeups()
+        } else {
+            db.store.job_wakeups()
+        };
+        let woken = wakeups.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        // Give the listener time to LISTEN before the enqueue: retry the enqueue
+        // until the waiter wakes, bounded.
+        let result = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                db.store.enqueue(&job("wake")).await.unwrap();
+                if tokio::time::timeout(Duration::from_millis(200), woken.as_mut())
+                    .await
+                    .is_ok()
+                {
+                    return;
+                }
             }
+        })
+        .await;
+        assert!(result.is_ok(), "no wake-up arrived");
+        if let Some(l) = listener {
+            l.abort();
         }
-    })
-    .await;
-    assert!(result.is_ok(), "no wake-up arrived");
-    if let Some(l) = listener {
-        l.abort();
+        other.close().await;
     }
-    other.close().await;
-});
+);
