@@ -26,6 +26,7 @@ pub use areas::orgs::{
     OrgRow, OrgWithRole,
 };
 pub use areas::projects::{NewProject, ProjectPatch, ProjectQueries, ProjectRow};
+pub use areas::schedules::{CatchUp, NewSchedule, ScheduleQueries, ScheduleRow};
 pub use areas::sessions::{NewRefreshToken, RefreshUse, SessionQueries};
 pub use areas::users::{NewUser, UserPatch, UserQueries, UserRow};
 pub use error::{Result, StoreError};

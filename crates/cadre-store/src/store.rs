@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::areas::{
     api_keys::ApiKeyQueries, audit::AuditQueries, health::HealthQueries,
     instances::InstanceQueries, jobs::JobQueries, models::ModelQueries, org_keys::OrgKeyQueries,
-    orgs::OrgQueries, projects::ProjectQueries, sessions::SessionQueries, users::UserQueries,
+    orgs::OrgQueries, projects::ProjectQueries, schedules::ScheduleQueries,
+    sessions::SessionQueries, users::UserQueries,
 };
 use crate::{Result, postgres::PgStore, sqlite::SqliteStore};
 
@@ -61,6 +62,7 @@ pub(crate) trait Backend:
     + OrgKeyQueries
     + ModelQueries
     + JobQueries
+    + ScheduleQueries
     + Send
     + Sync
     + 'static
@@ -184,6 +186,10 @@ impl Store {
     }
 
     pub fn jobs(&self) -> &dyn JobQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn schedules(&self) -> &dyn ScheduleQueries {
         self.backend.as_ref()
     }
 }

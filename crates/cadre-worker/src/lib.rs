@@ -9,5 +9,6 @@
 //! jobs finish until the drain deadline, and gives back the rest.
 
 mod pool;
+pub mod scheduler;
 
 pub use pool::{Handler, HandlerFuture, JobContext, JobError, Registry, Worker, WorkerConfig};

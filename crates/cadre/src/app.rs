@@ -94,6 +94,7 @@ impl Application {
                 instance_id,
             )
             .start(&supervisor);
+            cadre_worker::scheduler::start(store.clone(), &supervisor);
             let retention = Duration::from_secs(u64::from(config.workers.retention_days) * 86_400);
             spawn_job_retention(&supervisor, store.clone(), retention);
         }

@@ -21,6 +21,44 @@ macro_rules! job_columns {
 }
 pub(crate) use job_columns;
 
+/// Inserts a job (binds: id, queue, kind, payload, org_id, priority, run_at,
+/// max_attempts, backoff_base_ms, timeout_secs, unique_key, now); a pending
+/// job with the same unique key makes it a no-op returning nothing.
+macro_rules! insert_job_sql {
+    () => {
+        concat!(
+            "INSERT INTO jobs (id, queue, kind, payload, org_id, priority, state, run_at, attempts, max_attempts,
+                               backoff_base_ms, timeout_secs, unique_key, lease_epoch, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'available', $7, 0, $8, $9, $10, $11, 0, $12, $12)
+             ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running', 'failed')
+             DO NOTHING
+             RETURNING ",
+            $crate::areas::jobs::job_columns!()
+        )
+    };
+}
+pub(crate) use insert_job_sql;
+
+/// Binds a [`NewJob`] to [`insert_job_sql`].
+macro_rules! bind_new_job {
+    ($query:expr, $job:expr, $now:expr) => {
+        $query
+            .bind(cadre_types::new_id())
+            .bind(&$job.queue)
+            .bind(&$job.kind)
+            .bind(Json(&$job.payload))
+            .bind($job.org_id)
+            .bind($job.priority)
+            .bind($job.run_at)
+            .bind($job.max_attempts.max(1))
+            .bind($crate::areas::jobs::millis($job.backoff_base))
+            .bind(i64::try_from($job.timeout.as_secs()).unwrap_or(i64::MAX))
+            .bind(&$job.unique_key)
+            .bind($now)
+    };
+}
+pub(crate) use bind_new_job;
+
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobState {
@@ -201,32 +239,14 @@ pub trait JobQueries: Send + Sync {
     async fn queue_depth(&self, queue: &str) -> Result<(u64, Option<OffsetDateTime>)>;
 }
 
-fn ms(d: Duration) -> i64 {
+pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 super::for_both_backends!(JobQueries {
     async fn insert_job(&self, job: &NewJob) -> Result<(JobRow, bool)> {
         let now = cadre_types::time::now();
-        let inserted = sqlx::query_as::<_, JobRow>(concat!(
-            "INSERT INTO jobs (id, queue, kind, payload, org_id, priority, state, run_at, attempts, max_attempts,
-                               backoff_base_ms, timeout_secs, unique_key, lease_epoch, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'available', $7, 0, $8, $9, $10, $11, 0, $12, $12)
-             ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running', 'failed')
-             DO NOTHING
-             RETURNING ", job_columns!()))
-        .bind(cadre_types::new_id())
-        .bind(&job.queue)
-        .bind(&job.kind)
-        .bind(Json(&job.payload))
-        .bind(job.org_id)
-        .bind(job.priority)
-        .bind(job.run_at)
-        .bind(job.max_attempts.max(1))
-        .bind(ms(job.backoff_base))
-        .bind(i64::try_from(job.timeout.as_secs()).unwrap_or(i64::MAX))
-        .bind(&job.unique_key)
-        .bind(now)
+        let inserted = bind_new_job!(sqlx::query_as::<_, JobRow>(insert_job_sql!()), job, now)
         .fetch_optional(&self.pool)
         .await?;
         if let Some(row) = inserted {

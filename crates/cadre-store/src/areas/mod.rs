@@ -10,6 +10,7 @@ pub mod models;
 pub mod org_keys;
 pub mod orgs;
 pub mod projects;
+pub mod schedules;
 pub mod sessions;
 pub mod users;
 
