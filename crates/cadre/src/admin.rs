@@ -86,3 +86,81 @@ pub async fn rotate_keys(config: &Config) -> Result<String> {
         rotation.rewrapped, rotation.new_versions
     ))
 }
+
+/// What `cadre admin jobs` does.
+#[derive(Debug)]
+pub enum JobsAction {
+    List {
+        state: Option<String>,
+        queue: Option<String>,
+        limit: u32,
+    },
+    Cancel(Uuid),
+    Retry(Uuid),
+    Purge(u32),
+}
+
+/// `cadre admin jobs …`: returns what to print.
+pub async fn jobs(config: &Config, action: JobsAction) -> Result<String> {
+    use cadre_store::JobState;
+    let store = crate::app::open_store(config).await?;
+    store
+        .migrate()
+        .await
+        .context("applying database migrations")?;
+    let now = cadre_types::time::now();
+    let jobs = store.jobs();
+    let out = match action {
+        JobsAction::List {
+            state,
+            queue,
+            limit,
+        } => {
+            let state = match state.as_deref() {
+                None => None,
+                Some(s) => Some(JobState::parse(s).with_context(|| {
+                    format!("unknown state {s:?}; use available, running, failed, completed, dead or cancelled")
+                })?),
+            };
+            let rows = jobs.list_jobs(state, queue.as_deref(), limit).await?;
+            let mut text = String::new();
+            for j in &rows {
+                let _ = writeln!(
+                    text,
+                    "{}  {:<9}  {:<10}  {:<24}  attempts {}/{}  {}",
+                    j.id,
+                    j.state,
+                    j.queue,
+                    j.kind,
+                    j.attempts,
+                    j.max_attempts,
+                    j.last_error.as_deref().unwrap_or("")
+                );
+            }
+            if rows.is_empty() {
+                text.push_str("no jobs\n");
+            }
+            text
+        }
+        JobsAction::Cancel(id) => {
+            jobs.cancel_job(id, now)
+                .await
+                .with_context(|| format!("job {id} is not pending or running"))?;
+            format!("cancelled {id}\n")
+        }
+        JobsAction::Retry(id) => {
+            jobs.retry_job_now(id, now)
+                .await
+                .with_context(|| format!("job {id} is not failed or dead"))?;
+            format!("job {id} will run again now\n")
+        }
+        JobsAction::Purge(days) => {
+            let n = jobs
+                .purge_jobs(now - time::Duration::days(i64::from(days)))
+                .await?;
+            format!("deleted {n} finished job(s) older than {days} day(s)\n")
+        }
+    };
+    store.close().await;
+    Ok(out)
+}

@@ -73,6 +73,9 @@ enum AdminCommand {
         #[arg(long, value_name = "ORG_ID")]
         org: Option<uuid::Uuid>,
     },
+    /// Inspect and act on background jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Re-wrap every organization's data keys under the current master key
     /// and start a new data key version for each (see
     /// secrets.previous_master_keys for replacing the master key).
@@ -88,6 +91,29 @@ struct ServeArgs {
     /// [env: CADRE_WORKERS_ENABLED=false].
     #[arg(long)]
     no_workers: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// The newest jobs, one line each: id, state, queue, kind, attempts, last error.
+    List {
+        /// available, running, failed, completed, dead or cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Cancel a job that has not finished.
+    Cancel { id: uuid::Uuid },
+    /// Run a failed or dead job again now.
+    Retry { id: uuid::Uuid },
+    /// Delete finished jobs (completed, dead, cancelled) older than N days.
+    Purge {
+        #[arg(long, default_value_t = 7)]
+        older_than_days: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +159,7 @@ pub fn main() -> ExitCode {
         Command::Migrate => run(&overrides, Job::Migrate),
         Command::Admin(AdminCommand::VerifyAudit { org }) => run(&overrides, Job::VerifyAudit(org)),
         Command::Admin(AdminCommand::RotateKeys) => run(&overrides, Job::RotateKeys),
+        Command::Admin(AdminCommand::Jobs(command)) => run(&overrides, Job::Jobs(command)),
     }
 }
 
@@ -149,6 +176,7 @@ enum Job {
     Migrate,
     VerifyAudit(Option<uuid::Uuid>),
     RotateKeys,
+    Jobs(JobsCommand),
 }
 
 fn run(overrides: &Overrides, job: Job) -> ExitCode {
@@ -182,6 +210,16 @@ fn run(overrides: &Overrides, job: Job) -> ExitCode {
             Job::Migrate => {
                 let version = crate::app::migrate_only(&config).await?;
                 print(&format!("database schema is at version {version}\n"));
+                Ok(())
+            }
+            Job::Jobs(command) => {
+                let action = match command {
+                    JobsCommand::List { state, queue, limit } => crate::admin::JobsAction::List { state, queue, limit },
+                    JobsCommand::Cancel { id } => crate::admin::JobsAction::Cancel(id),
+                    JobsCommand::Retry { id } => crate::admin::JobsAction::Retry(id),
+                    JobsCommand::Purge { older_than_days } => crate::admin::JobsAction::Purge(older_than_days),
+                };
+                print(&crate::admin::jobs(&config, action).await?);
                 Ok(())
             }
             Job::RotateKeys => {

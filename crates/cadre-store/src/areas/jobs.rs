@@ -235,6 +235,13 @@ pub trait JobQueries: Send + Sync {
     /// Deletes finished jobs (completed, dead, cancelled) finished before `before`.
     async fn purge_jobs(&self, before: OffsetDateTime) -> Result<u64>;
     async fn job(&self, id: Uuid) -> Result<Option<JobRow>>;
+    /// The newest jobs, optionally of one state and queue (operator view).
+    async fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        queue: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<JobRow>>;
     /// Ready-or-waiting jobs of a queue and the oldest `run_at` among them.
     async fn queue_depth(&self, queue: &str) -> Result<(u64, Option<OffsetDateTime>)>;
 }
@@ -394,6 +401,18 @@ super::for_both_backends!(JobQueries {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    async fn list_jobs(&self, state: Option<JobState>, queue: Option<&str>, limit: u32) -> Result<Vec<JobRow>> {
+        Ok(sqlx::query_as::<_, JobRow>(concat!(
+            "SELECT ", job_columns!(), " FROM jobs
+             WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR queue = $2)
+             ORDER BY created_at DESC, id DESC LIMIT $3"))
+        .bind(state.map(JobState::as_str))
+        .bind(queue)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn queue_depth(&self, queue: &str) -> Result<(u64, Option<OffsetDateTime>)> {
