@@ -96,6 +96,8 @@ pub struct WorkersConfig {
     pub concurrency: u32,
     /// Days finished jobs are kept.
     pub retention_days: u32,
+    /// Job lease length.
+    pub lease_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -276,6 +278,14 @@ impl Config {
         check(
             (1..=1024).contains(&self.workers.concurrency),
             ConfigError::one("workers.concurrency", self.workers.concurrency, "1 to 1024"),
+        );
+        check(
+            (2..=3600).contains(&self.workers.lease_secs),
+            ConfigError::one(
+                "workers.lease_secs",
+                self.workers.lease_secs,
+                "2 to 3600 seconds",
+            ),
         );
         check(
             (1..=3650).contains(&self.workers.retention_days),

@@ -9,6 +9,7 @@
 //! jobs finish until the drain deadline, and gives back the rest.
 
 mod pool;
+pub mod probe;
 pub mod scheduler;
 
 pub use pool::{Handler, HandlerFuture, JobContext, JobError, Registry, Worker, WorkerConfig};

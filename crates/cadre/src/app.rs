@@ -75,11 +75,15 @@ impl Application {
         register_instance(&store, instance_id, role).await?;
         spawn_heartbeat(&supervisor, store.clone(), instance_id);
         if role.runs_workers() {
+            let lease = Duration::from_secs(config.workers.lease_secs);
             let worker_config = cadre_worker::WorkerConfig {
                 queues: vec![(
                     "default".to_owned(),
                     usize::try_from(config.workers.concurrency).unwrap_or(4),
                 )],
+                lease,
+                heartbeat: lease / 3,
+                rescue_every: lease.min(Duration::from_secs(10)),
                 drain: config
                     .server
                     .shutdown_timeout()
@@ -87,13 +91,10 @@ impl Application {
                 ..cadre_worker::WorkerConfig::default()
             };
             // Job kinds register here as the features that enqueue them land.
-            cadre_worker::Worker::new(
-                store.clone(),
-                cadre_worker::Registry::default(),
-                worker_config,
-                instance_id,
-            )
-            .start(&supervisor);
+            let registry = cadre_worker::Registry::default()
+                .on(cadre_worker::probe::KIND, cadre_worker::probe::run);
+            cadre_worker::Worker::new(store.clone(), registry, worker_config, instance_id)
+                .start(&supervisor);
             cadre_worker::scheduler::start(store.clone(), &supervisor);
             let retention = Duration::from_secs(u64::from(config.workers.retention_days) * 86_400);
             spawn_job_retention(&supervisor, store.clone(), retention);

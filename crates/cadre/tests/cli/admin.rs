@@ -103,31 +103,77 @@ fn rotate_keys_runs_against_the_data_dir_and_reports_what_it_did() {
 async fn admin_jobs_lists_retries_cancels_and_purges() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    assert!(cadre(&data).arg("migrate").output().unwrap().status.success());
+    assert!(
+        cadre(&data)
+            .arg("migrate")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
 
     // A job that died, written through the store as a worker would.
-    let store = cadre_store::Store::connect(&cadre_store::Target::Sqlite(data.join("cadre.db")), &Default::default()).await.unwrap();
-    let job = cadre_store::NewJob { max_attempts: 1, ..cadre_store::NewJob::new("default", "sync.v1", json!({})) };
+    let store = cadre_store::Store::connect(
+        &cadre_store::Target::Sqlite(data.join("cadre.db")),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let job = cadre_store::NewJob {
+        max_attempts: 1,
+        ..cadre_store::NewJob::new("default", "sync.v1", json!({}))
+    };
     let (row, _) = store.enqueue(&job).await.unwrap();
     let now = cadre_types::time::now();
-    let claimed = store.jobs().claim("default", 1, std::time::Duration::from_secs(30), uuid::Uuid::now_v7(), now).await.unwrap();
-    store.jobs().fail_job(claimed[0].lease(), "upstream said no", None, now).await.unwrap();
+    let claimed = store
+        .jobs()
+        .claim(
+            "default",
+            1,
+            std::time::Duration::from_secs(30),
+            uuid::Uuid::now_v7(),
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .jobs()
+        .fail_job(claimed[0].lease(), "upstream said no", None, now)
+        .await
+        .unwrap();
     store.close().await;
 
     let run = |args: &[&str]| {
-        let out = cadre(&data).args(["admin", "jobs"]).args(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = cadre(&data)
+            .args(["admin", "jobs"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let listed = run(&["list", "--state", "dead"]);
-    assert!(listed.contains(&row.id.to_string()) && listed.contains("upstream said no"), "{listed}");
+    assert!(
+        listed.contains(&row.id.to_string()) && listed.contains("upstream said no"),
+        "{listed}"
+    );
     assert!(run(&["retry", &row.id.to_string()]).contains("will run again"));
     assert!(run(&["list", "--state", "available"]).contains(&row.id.to_string()));
     assert!(run(&["cancel", &row.id.to_string()]).contains("cancelled"));
-    assert_eq!(run(&["purge", "--older-than-days", "0"]), "deleted 1 finished job(s) older than 0 day(s)\n");
+    assert_eq!(
+        run(&["purge", "--older-than-days", "0"]),
+        "deleted 1 finished job(s) older than 0 day(s)\n"
+    );
     assert_eq!(run(&["list"]), "no jobs\n");
 
-    let bad = cadre(&data).args(["admin", "jobs", "list", "--state", "sleeping"]).output().unwrap();
+    let bad = cadre(&data)
+        .args(["admin", "jobs", "list", "--state", "sleeping"])
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown state"));
 }

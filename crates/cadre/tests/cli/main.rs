@@ -11,3 +11,4 @@ mod admin;
 mod config;
 mod process;
 mod serve;
+mod worker;
