@@ -128,6 +128,22 @@ impl Store {
         Ok((row, created))
     }
 
+    /// Enqueues many jobs in one transaction (all or none) and wakes the
+    /// workers; returns how many were new.
+    pub async fn enqueue_many(&self, jobs: &[crate::NewJob]) -> Result<u64> {
+        let created = self.backend.insert_jobs(jobs).await?;
+        if created > 0 {
+            self.wakeups.notify_waiters();
+            let mut queues: Vec<&str> = jobs.iter().map(|j| j.queue.as_str()).collect();
+            queues.sort_unstable();
+            queues.dedup();
+            for queue in queues {
+                self.backend.announce_jobs(queue).await;
+            }
+        }
+        Ok(created)
+    }
+
     /// Resolves when new work may be waiting (or never, if none comes):
     /// workers wait on this between claims instead of polling.
     pub fn job_wakeups(&self) -> Arc<tokio::sync::Notify> {

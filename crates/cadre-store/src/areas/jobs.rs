@@ -199,6 +199,8 @@ pub trait JobQueries: Send + Sync {
     /// job with the same unique key already existed and is returned). Use
     /// [`crate::Store::enqueue`], which also wakes the workers.
     async fn insert_job(&self, job: &NewJob) -> Result<(JobRow, bool)>;
+    /// Inserts many jobs in one transaction; returns how many were new.
+    async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<u64>;
     /// Claims up to `limit` ready jobs of `queue` for `instance`.
     async fn claim(
         &self,
@@ -267,6 +269,19 @@ super::for_both_backends!(JobQueries {
         .fetch_one(&self.pool)
         .await?;
         Ok((existing, false))
+    }
+
+    async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<u64> {
+        let now = cadre_types::time::now();
+        let mut tx = self.begin_write().await?;
+        let mut created = 0;
+        for job in jobs {
+            if bind_new_job!(sqlx::query_as::<_, JobRow>(insert_job_sql!()), job, now).fetch_optional(&mut *tx).await?.is_some() {
+                created += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(created)
     }
 
     async fn claim(&self, queue: &str, limit: u32, lease: Duration, instance: Uuid, now: OffsetDateTime) -> Result<Vec<JobRow>> {

@@ -387,3 +387,16 @@ store_test!(
         other.close().await;
     }
 );
+
+store_test!(a_batch_is_enqueued_in_one_transaction, |db| async move {
+    let batch: Vec<NewJob> = (0..50).map(|_| job("batch")).collect();
+    assert_eq!(db.store.enqueue_many(&batch).await.unwrap(), 50);
+    assert_eq!(db.store.jobs().queue_depth("batch").await.unwrap().0, 50);
+    let claimed = db
+        .store
+        .jobs()
+        .claim("batch", 100, LEASE, Uuid::now_v7(), now())
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 50);
+});
