@@ -40,6 +40,16 @@ pub(crate) async fn send(
     ))
 }
 
+/// Sends the request and parses its JSON answer (capped, errors typed).
+pub(crate) async fn fetch_json<T: serde::de::DeserializeOwned>(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<T, LlmError> {
+    let response = send(provider, request).await?;
+    let body = read_capped(provider, response).await?;
+    parse_json(provider, &body)
+}
+
 /// Reads a whole body, refusing one over [`MAX_RESPONSE_BYTES`].
 pub(crate) async fn read_capped(
     provider: &str,

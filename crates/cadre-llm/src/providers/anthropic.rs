@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::stream_state::{Decoder, drive};
 use crate::error::{ErrorKind, LlmError, excerpt};
-use crate::sse::{events, parse_json, read_capped, send, tool_arguments};
+use crate::sse::{events, fetch_json, parse_json, send, tool_arguments};
 use crate::{
     ChatRequest, ChatResponse, EventStream, FinishReason, Provider, Role, StreamEvent, ToolCall,
     Usage,
@@ -167,9 +167,7 @@ impl Provider for Anthropic {
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        let response = send(&self.name, self.post(&body(request, false))).await?;
-        let bytes = read_capped(&self.name, response).await?;
-        let message: WireMessage = parse_json(&self.name, &bytes)?;
+        let message: WireMessage = fetch_json(&self.name, self.post(&body(request, false))).await?;
         let mut text = String::new();
         let mut tool_calls = Vec::new();
         for block in message.content {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::stream_state::{Decoder, drive};
 use crate::error::{ErrorKind, LlmError};
-use crate::sse::{events, parse_json, read_capped, send, tool_arguments};
+use crate::sse::{events, fetch_json, parse_json, send, tool_arguments};
 use crate::{
     ChatRequest, ChatResponse, EventStream, FinishReason, Provider, Role, StreamEvent, ToolCall,
     Usage,
@@ -198,9 +198,7 @@ impl OpenAiCompatible {
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
         }
-        let response = send(&self.name, request).await?;
-        let bytes = read_capped(&self.name, response).await?;
-        let mut parsed: Embeddings = parse_json(&self.name, &bytes)?;
+        let mut parsed: Embeddings = fetch_json(&self.name, request).await?;
         if parsed.data.len() != inputs.len() {
             return Err(LlmError::new(
                 ErrorKind::BadResponse,
@@ -228,9 +226,8 @@ impl Provider for OpenAiCompatible {
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        let response = send(&self.name, self.post(&body(request, false))).await?;
-        let bytes = read_capped(&self.name, response).await?;
-        let completion: Completion = parse_json(&self.name, &bytes)?;
+        let completion: Completion =
+            fetch_json(&self.name, self.post(&body(request, false))).await?;
         let choice = completion.choices.into_iter().next().ok_or_else(|| {
             LlmError::new(
                 ErrorKind::BadResponse,
