@@ -202,11 +202,11 @@ pub struct PageQuery {
     pub page_size: u32,
 }
 
-fn first_page() -> u32 {
+pub(crate) fn first_page() -> u32 {
     1
 }
 
-fn default_page_size() -> u32 {
+pub(crate) fn default_page_size() -> u32 {
     20
 }
 

@@ -52,8 +52,10 @@ pub async fn endpoints_for(
     model: &str,
 ) -> Result<Vec<Endpoint>, ApiError> {
     let rows = state.store().models().org_models(tenant).await?;
-    let mut specs = Vec::with_capacity(rows.len());
-    for row in rows {
+    // Only the model asked for is turned into a spec: opening the other
+    // models' keys would be decryption work (and key exposure) for nothing.
+    let mut specs = Vec::with_capacity(1);
+    for row in rows.into_iter().filter(|r| r.name == model) {
         let Some(provider) = ProviderKind::parse(&row.provider) else {
             continue;
         };

@@ -52,6 +52,8 @@ pub(crate) struct ScopeData {
     pub(crate) rate: Option<Decision>,
     pub(crate) ip: Option<String>,
     pub(crate) user_agent: Option<String>,
+    /// The signed-in user's role in the authorized org (none for API keys).
+    pub(crate) role: Option<cadre_types::Role>,
     /// A handler wrote a specific audit entry; skip the generic one.
     pub(crate) audited: bool,
 }
@@ -187,6 +189,7 @@ impl Caller {
                 if !permissions::role_allows(role, permission) {
                     return Err(forbidden(permission, &format!("the {role} role")));
                 }
+                self.scope.update(|s| s.role = Some(role));
                 plan
             }
             Some(Principal::ApiKey {
@@ -231,6 +234,13 @@ impl Caller {
             reason = "this is the authorization layer: membership was just checked"
         )]
         Ok(Tenant::new(org_id))
+    }
+
+    /// The signed-in user's role in the org of the last [`Caller::authorize`]
+    /// (read there, so handlers need not query it again); `None` for API
+    /// keys, which act with their scopes rather than a role.
+    pub fn role(&self) -> Option<cadre_types::Role> {
+        self.scope.snapshot().role
     }
 
     /// The client's address, as the connection reports it.

@@ -56,10 +56,12 @@ impl From<AuditRow> for AuditEntryOut {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+/// Page fields are repeated rather than a flattened `PageQuery`: serde's
+/// flatten hands query values over as strings, which numbers then refuse.
 pub(crate) struct AuditQuery {
-    #[serde(default = "one")]
+    #[serde(default = "crate::extract::first_page")]
     page: u32,
-    #[serde(default = "twenty")]
+    #[serde(default = "crate::extract::default_page_size")]
     page_size: u32,
     /// Only this action (for example `org.member.removed`).
     action: Option<String>,
@@ -69,14 +71,6 @@ pub(crate) struct AuditQuery {
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[param(value_type = Option<String>)]
     since: Option<time::OffsetDateTime>,
-}
-
-fn one() -> u32 {
-    1
-}
-
-fn twenty() -> u32 {
-    20
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -180,8 +180,8 @@ pub(crate) async fn get_org_handler(
 ) -> ApiResult<ApiResponse<OrgOut>> {
     let tenant = caller.authorize(org_id).await?;
     let org = state.store().orgs().org(tenant).await?;
-    let role = caller_role(&state, &caller, org_id).await?;
-    Ok(ApiResponse::ok(OrgOut::new(org, &role)))
+    let role = role_label(&caller);
+    Ok(ApiResponse::ok(OrgOut::new(org, role)))
 }
 
 /// Rename, change slug, plan or settings (admins).
@@ -219,8 +219,8 @@ pub(crate) async fn update_org_handler(
             }
             other => other.into(),
         })?;
-    let role = caller_role(&state, &caller, org_id).await?;
-    Ok(ApiResponse::ok(OrgOut::new(org, &role)))
+    let role = role_label(&caller);
+    Ok(ApiResponse::ok(OrgOut::new(org, role)))
 }
 
 /// Delete the organization and everything in it (owners only).
@@ -281,9 +281,7 @@ pub(crate) async fn invite_member_handler(
         Some(crate::auth::Principal::ApiKey { created_by, .. }) => *created_by,
         _ => inviter,
     };
-    if body.role == Role::Owner
-        && caller_role(&state, &caller, org_id).await? != Role::Owner.as_str()
-    {
+    if body.role == Role::Owner && caller.role() != Some(Role::Owner) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "only an owner can invite another owner",
@@ -338,7 +336,7 @@ pub(crate) async fn update_member_handler(
     ApiJson(body): ApiJson<RoleIn>,
 ) -> ApiResult<ApiResponse<MemberOut>> {
     let tenant = caller.authorize(org_id).await?;
-    let mine = caller_role(&state, &caller, org_id).await?;
+    let mine = caller.role();
     let target = state
         .store()
         .orgs()
@@ -348,7 +346,7 @@ pub(crate) async fn update_member_handler(
     let Some(target) = target else {
         return Err(ApiError::not_found("member"));
     };
-    if (body.role == Role::Owner || target == Role::Owner) && mine != Role::Owner.as_str() {
+    if (body.role == Role::Owner || target == Role::Owner) && mine != Some(Role::Owner) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "only an owner can grant or take away the owner role",
@@ -386,9 +384,7 @@ pub(crate) async fn remove_member_handler(
         .membership(user_id, org_id)
         .await?
         .map(|(r, _)| r);
-    if target == Some(Role::Owner)
-        && caller_role(&state, &caller, org_id).await? != Role::Owner.as_str()
-    {
+    if target == Some(Role::Owner) && caller.role() != Some(Role::Owner) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "only an owner can remove an owner",
@@ -431,16 +427,7 @@ pub(crate) async fn accept_invitation_handler(
     Ok(ApiResponse::ok(AcceptOut { org_id }))
 }
 
-/// The caller's role in an org they were just authorized for (`api_key` for keys).
-async fn caller_role(state: &AppState, caller: &Caller, org_id: Uuid) -> ApiResult<String> {
-    match caller.principal() {
-        Some(crate::auth::Principal::User { id, .. }) => Ok(state
-            .store()
-            .orgs()
-            .membership(*id, org_id)
-            .await?
-            .map(|(r, _)| r.as_str().to_owned())
-            .unwrap_or_default()),
-        _ => Ok("api_key".to_owned()),
-    }
+/// The caller's role as shown in answers (`api_key` for keys).
+fn role_label(caller: &Caller) -> &'static str {
+    caller.role().map_or("api_key", Role::as_str)
 }

@@ -17,12 +17,10 @@ store_test!(
     }
 );
 
-store_test!(ping_reports_a_latency, |db| async move {
-    let latency = db.store.health().ping().await.unwrap();
-    assert!(
-        latency.as_secs() < 60,
-        "a local ping cannot take a minute: {latency:?}"
-    );
+store_test!(ping_answers_on_an_open_store, |db| async move {
+    // No bound on the latency itself: timing belongs in benchmarks.
+    let ping = db.store.health().ping().await;
+    assert!(ping.is_ok(), "{ping:?}");
 });
 
 store_test!(a_second_connection_sees_the_same_schema, |db| async move {
