@@ -3,6 +3,8 @@
 // Usage: node pgboss_bench.js POSTGRES_URL N_SINGLE N_BATCHED
 const PgBoss = require('pg-boss');
 
+const WORKERS = 4;
+const BATCH_SIZE = 500;
 const [conn, nSingle, nBatched] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
 
 async function run(boss, label, total, batched) {
@@ -13,16 +15,22 @@ async function run(boss, label, total, batched) {
   let resolve;
   const finished = new Promise((r) => { resolve = r; });
   const start = Date.now();
-  await boss.work(queue, { batchSize: 100, pollingIntervalSeconds: 0.5 }, async (jobs) => {
+  // pg-boss fetches a batch, runs it, then waits out its polling interval
+  // (0.5 s at least) unless notified: several workers with large batches is
+  // its way to go fast, so it gets WORKERS of them.
+  const handler = async (jobs) => {
     const now = Date.now();
     for (const j of jobs) latencies.push(now - j.data.t);
     done += jobs.length;
     if (done >= total) resolve();
-  });
+  };
+  for (let w = 0; w < WORKERS; w++) {
+    await boss.work(queue, { batchSize: BATCH_SIZE, pollingIntervalSeconds: 0.5 }, handler);
+  }
   if (batched) {
     for (let i = 0; i < total; i += 500) {
       const n = Math.min(500, total - i);
-      await boss.insert(queue, Array.from({ length: n }, () => ({ data: { t: Date.now() } })));
+      await boss.insert(Array.from({ length: n }, () => ({ name: queue, data: { t: Date.now() } })));
     }
   } else {
     for (let i = 0; i < total; i++) await boss.send(queue, { t: Date.now() });

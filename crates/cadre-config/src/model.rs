@@ -98,6 +98,8 @@ pub struct WorkersConfig {
     pub retention_days: u32,
     /// Job lease length.
     pub lease_secs: u64,
+    /// Running jobs allowed per organization and queue (0: no limit).
+    pub max_running_per_org: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

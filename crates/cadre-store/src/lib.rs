@@ -12,9 +12,14 @@ mod sqlite;
 mod store;
 
 pub use areas::Page;
+pub use areas::agents::{AgentQueries, AgentRow, AgentSpec, AgentVersionRow};
 pub use areas::api_keys::{ApiKeyQueries, ApiKeyRow, NewApiKey};
 pub use areas::audit::{
     AuditFilter, AuditQueries, AuditRow, ChainCheck, NewAuditEntry, PLATFORM_CHAIN,
+};
+pub use areas::executions::{
+    ApprovalRow, ControlChange, Decision, ExecutionFilter, ExecutionQueries, ExecutionRow,
+    ExecutionState, IntentRow, NewApproval, NewExecution, NewIntent, StepCommit, TraceEventRow,
 };
 pub use areas::health::{HealthQueries, SchemaVersion};
 pub use areas::instances::{InstanceIn, InstanceQueries, InstanceRow};
@@ -28,6 +33,7 @@ pub use areas::orgs::{
 pub use areas::projects::{NewProject, ProjectPatch, ProjectQueries, ProjectRow};
 pub use areas::schedules::{CatchUp, NewSchedule, ScheduleQueries, ScheduleRow};
 pub use areas::sessions::{NewRefreshToken, RefreshUse, SessionQueries};
+pub use areas::tasks::{NewOutput, NewTask, OutputRow, TaskQueries, TaskRow};
 pub use areas::users::{NewUser, UserPatch, UserQueries, UserRow};
 pub use error::{Result, StoreError};
 pub use store::{ConnectOptions, Store, Target};

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::areas::{
-    api_keys::ApiKeyQueries, audit::AuditQueries, health::HealthQueries,
-    instances::InstanceQueries, jobs::JobQueries, models::ModelQueries, org_keys::OrgKeyQueries,
-    orgs::OrgQueries, projects::ProjectQueries, schedules::ScheduleQueries,
-    sessions::SessionQueries, users::UserQueries,
+    agents::AgentQueries, api_keys::ApiKeyQueries, audit::AuditQueries,
+    executions::ExecutionQueries, health::HealthQueries, instances::InstanceQueries,
+    jobs::JobQueries, models::ModelQueries, org_keys::OrgKeyQueries, orgs::OrgQueries,
+    projects::ProjectQueries, schedules::ScheduleQueries, sessions::SessionQueries,
+    tasks::TaskQueries, users::UserQueries,
 };
 use crate::{Result, postgres::PgStore, sqlite::SqliteStore};
 
@@ -63,6 +64,9 @@ pub(crate) trait Backend:
     + ModelQueries
     + JobQueries
     + ScheduleQueries
+    + AgentQueries
+    + TaskQueries
+    + ExecutionQueries
     + Send
     + Sync
     + 'static
@@ -144,6 +148,14 @@ impl Store {
         Ok(created)
     }
 
+    /// Wakes the workers of `queue` after jobs were written by another
+    /// transaction (an execution created or a step committed with its
+    /// follow-up jobs).
+    pub async fn jobs_added(&self, queue: &str) {
+        self.wakeups.notify_waiters();
+        self.backend.announce_jobs(queue).await;
+    }
+
     /// Resolves when new work may be waiting (or never, if none comes):
     /// workers wait on this between claims instead of polling.
     pub fn job_wakeups(&self) -> Arc<tokio::sync::Notify> {
@@ -206,6 +218,18 @@ impl Store {
     }
 
     pub fn schedules(&self) -> &dyn ScheduleQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn agents(&self) -> &dyn AgentQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn tasks(&self) -> &dyn TaskQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn executions(&self) -> &dyn ExecutionQueries {
         self.backend.as_ref()
     }
 }

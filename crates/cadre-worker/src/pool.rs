@@ -8,8 +8,17 @@ use std::time::{Duration, Instant};
 
 use cadre_runtime::{CancellationToken, Supervisor, TaskSpec};
 use cadre_store::{JobRow, JobState, Lease, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use uuid::Uuid;
+
+/// Most completions recorded in one statement.
+const COMPLETION_BATCH: usize = 512;
+
+/// A finished job's lease, and where to send whether its completion was
+/// recorded.
+type Completion = (Lease, oneshot::Sender<Result<(), StoreError>>);
+type Completions = mpsc::UnboundedSender<Completion>;
 
 /// Why a job's run failed.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +76,8 @@ pub struct WorkerConfig {
     pub queues: Vec<(String, usize)>,
     /// How long a claim is held without a heartbeat (SPEC default 30 s).
     pub lease: Duration,
+    /// Running jobs allowed per organization and queue, across workers.
+    pub per_org: Option<u32>,
     /// How often a running job's lease is extended (default 10 s).
     pub heartbeat: Duration,
     /// The slow poll behind wake-ups.
@@ -82,6 +93,7 @@ impl Default for WorkerConfig {
         Self {
             queues: vec![("default".to_owned(), 4)],
             lease: Duration::from_secs(30),
+            per_org: None,
             heartbeat: Duration::from_secs(10),
             poll: Duration::from_secs(5),
             rescue_every: Duration::from_secs(10),
@@ -136,7 +148,23 @@ impl Worker {
         }
     }
 
+    /// Claims and runs jobs while recording completions in batches: the
+    /// recorder ends once the claim loop and every job it started are done.
     async fn serve_queue(&self, queue: &str, concurrency: usize, shutdown: CancellationToken) {
+        let (completions, pending) = mpsc::unbounded_channel();
+        tokio::join!(
+            self.claim_loop(queue, concurrency, shutdown, completions),
+            self.record_completions(pending),
+        );
+    }
+
+    async fn claim_loop(
+        &self,
+        queue: &str,
+        concurrency: usize,
+        shutdown: CancellationToken,
+        completions: Completions,
+    ) {
         let wakeups = self.store.job_wakeups();
         let mut running: JoinSet<()> = JoinSet::new();
         let drain_cancel = CancellationToken::new();
@@ -160,6 +188,7 @@ impl Worker {
                         self.config.lease,
                         self.instance,
                         cadre_types::time::now(),
+                        self.config.per_org,
                     )
                     .await
                 {
@@ -174,7 +203,10 @@ impl Worker {
                                 );
                             let worker = self.clone();
                             let cancel = drain_cancel.child_token();
-                            running.spawn(async move { worker.run_job(job, cancel).await });
+                            let completions = completions.clone();
+                            running.spawn(async move {
+                                worker.run_job(job, cancel, &completions).await;
+                            });
                         }
                     }
                     Err(e) => tracing::warn!(queue, error = %e, "claiming jobs failed; retrying"),
@@ -214,14 +246,14 @@ impl Worker {
     }
 
     /// Runs one claimed job to an outcome, heartbeating its lease.
-    async fn run_job(&self, job: JobRow, drain: CancellationToken) {
+    async fn run_job(&self, job: JobRow, drain: CancellationToken, completions: &Completions) {
         let lease = job.lease();
         let queue = job.queue.clone();
         let started = Instant::now();
         let Some(handler) = self.registry.handlers.get(&job.kind).cloned() else {
             let msg = format!("no handler for job kind {:?}", job.kind);
             tracing::error!(job_id = %job.id, kind = %job.kind, "{msg}");
-            self.finish(lease, &queue, Err(JobError::Fatal(msg)), &job)
+            self.finish(lease, &queue, Err(JobError::Fatal(msg)), &job, completions)
                 .await;
             return;
         };
@@ -268,7 +300,9 @@ impl Worker {
             other => other,
         };
         match outcome {
-            Some(result) => self.finish(lease, &queue, result, &job).await,
+            Some(result) => {
+                self.finish(lease, &queue, result, &job, completions).await;
+            }
             None => {
                 // Drain deadline: give the job back for another worker.
                 if let Err(e) = self
@@ -284,13 +318,18 @@ impl Worker {
         }
     }
 
-    async fn finish(&self, lease: Lease, queue: &str, result: Result<(), JobError>, job: &JobRow) {
+    async fn finish(
+        &self,
+        lease: Lease,
+        queue: &str,
+        result: Result<(), JobError>,
+        job: &JobRow,
+        completions: &Completions,
+    ) {
         let now = cadre_types::time::now();
         let (written, outcome) = match result {
             Ok(()) => (
-                self.store
-                    .jobs()
-                    .complete_job(lease, now)
+                self.complete(completions, lease)
                     .await
                     .map(|()| JobState::Completed),
                 "completed",
@@ -332,6 +371,59 @@ impl Worker {
             }
         };
         metrics::counter!("jobs_processed_total", "queue" => queue.to_owned(), "outcome" => outcome).increment(1);
+    }
+
+    /// Records a completion through the queue's batching recorder (directly
+    /// if the recorder is gone, which only a bug could cause).
+    async fn complete(&self, completions: &Completions, lease: Lease) -> Result<(), StoreError> {
+        let (reply, written) = oneshot::channel();
+        if completions.send((lease, reply)).is_ok()
+            && let Ok(written) = written.await
+        {
+            return written;
+        }
+        self.store
+            .jobs()
+            .complete_job(lease, cadre_types::time::now())
+            .await
+    }
+
+    /// Records completions as they come, all those waiting in one statement:
+    /// under load a batch rides on one commit, and a lone job is not delayed.
+    async fn record_completions(&self, mut pending: mpsc::UnboundedReceiver<Completion>) {
+        let mut batch = Vec::with_capacity(COMPLETION_BATCH);
+        while pending.recv_many(&mut batch, COMPLETION_BATCH).await > 0 {
+            let leases: Vec<Lease> = batch.iter().map(|(lease, _)| *lease).collect();
+            match self
+                .store
+                .jobs()
+                .complete_jobs(&leases, cadre_types::time::now())
+                .await
+            {
+                Ok(done) => {
+                    for (lease, reply) in batch.drain(..) {
+                        let written = if done.contains(&lease.job_id) {
+                            Ok(())
+                        } else {
+                            Err(StoreError::StaleLease)
+                        };
+                        let _ = reply.send(written);
+                    }
+                }
+                // One by one, so that each job gets its own error.
+                Err(e) => {
+                    tracing::warn!(error = %e, jobs = batch.len(), "recording a batch of completions failed; recording them one by one");
+                    for (lease, reply) in batch.drain(..) {
+                        let written = self
+                            .store
+                            .jobs()
+                            .complete_job(lease, cadre_types::time::now())
+                            .await;
+                        let _ = reply.send(written);
+                    }
+                }
+            }
+        }
     }
 
     async fn rescue_loop(&self, shutdown: CancellationToken) {

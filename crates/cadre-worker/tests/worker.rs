@@ -22,6 +22,7 @@ fn config(queue: &str) -> WorkerConfig {
     WorkerConfig {
         queues: vec![(queue.to_owned(), 4)],
         lease: Duration::from_secs(30),
+        per_org: None,
         heartbeat: Duration::from_millis(100),
         poll: Duration::from_millis(200),
         rescue_every: Duration::from_millis(200),

@@ -82,6 +82,8 @@ impl Application {
                     usize::try_from(config.workers.concurrency).unwrap_or(4),
                 )],
                 lease,
+                per_org: (config.workers.max_running_per_org > 0)
+                    .then_some(config.workers.max_running_per_org),
                 heartbeat: lease / 3,
                 rescue_every: lease.min(Duration::from_secs(10)),
                 drain: config

@@ -201,7 +201,12 @@ pub trait JobQueries: Send + Sync {
     async fn insert_job(&self, job: &NewJob) -> Result<(JobRow, bool)>;
     /// Inserts many jobs in one transaction; returns how many were new.
     async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<u64>;
-    /// Claims up to `limit` ready jobs of `queue` for `instance`.
+    /// Claims up to `limit` ready jobs of `queue` for `instance`, taking
+    /// organizations in turn; with `per_org`, an org's jobs are not claimed
+    /// while it already has that many running in this queue (system jobs,
+    /// with no org, are not limited). Concurrent claimers on PostgreSQL read
+    /// the running count at the same moment, so a burst can pass the limit
+    /// by the number of claims racing.
     async fn claim(
         &self,
         queue: &str,
@@ -209,10 +214,14 @@ pub trait JobQueries: Send + Sync {
         lease: Duration,
         instance: Uuid,
         now: OffsetDateTime,
+        per_org: Option<u32>,
     ) -> Result<Vec<JobRow>>;
     /// Extends a lease.
     async fn heartbeat_job(&self, lease: Lease, until: OffsetDateTime) -> Result<()>;
     async fn complete_job(&self, lease: Lease, now: OffsetDateTime) -> Result<()>;
+    /// Completes many jobs in one statement; returns the ids completed (a
+    /// job whose lease is stale is left out).
+    async fn complete_jobs(&self, leases: &[Lease], now: OffsetDateTime) -> Result<Vec<Uuid>>;
     /// Records a failure: `failed` to run again at `retry_at`, or `dead`
     /// when out of attempts or when `retry_at` is `None` (not worth
     /// retrying). Returns the new state.
@@ -248,6 +257,9 @@ pub trait JobQueries: Send + Sync {
     async fn queue_depth(&self, queue: &str) -> Result<(u64, Option<OffsetDateTime>)>;
 }
 
+/// Rows per multi-row INSERT in [`JobQueries::insert_jobs`].
+const INSERT_CHUNK: usize = 1000;
+
 pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -275,16 +287,42 @@ super::for_both_backends!(JobQueries {
         let now = cadre_types::time::now();
         let mut tx = self.begin_write().await?;
         let mut created = 0;
-        for job in jobs {
-            if bind_new_job!(sqlx::query_as::<_, JobRow>(insert_job_sql!()), job, now).fetch_optional(&mut *tx).await?.is_some() {
-                created += 1;
-            }
+        // Multi-row INSERTs: 12 binds a row stays under both backends'
+        // parameter limits at this chunk size.
+        for chunk in jobs.chunks(INSERT_CHUNK) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO jobs (id, queue, kind, payload, org_id, priority, state, run_at, attempts, max_attempts,
+                                   backoff_base_ms, timeout_secs, unique_key, lease_epoch, created_at, updated_at) ",
+            );
+            insert.push_values(chunk, |mut row, job| {
+                row.push_bind(cadre_types::new_id())
+                    .push_bind(&job.queue)
+                    .push_bind(&job.kind)
+                    .push_bind(Json(&job.payload))
+                    .push_bind(job.org_id)
+                    .push_bind(job.priority)
+                    .push("'available'")
+                    .push_bind(job.run_at)
+                    .push("0")
+                    .push_bind(job.max_attempts.max(1))
+                    .push_bind(millis(job.backoff_base))
+                    .push_bind(i64::try_from(job.timeout.as_secs()).unwrap_or(i64::MAX))
+                    .push_bind(&job.unique_key)
+                    .push("0")
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            insert.push(
+                " ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running', 'failed')
+                  DO NOTHING RETURNING id",
+            );
+            created += insert.build().fetch_all(&mut *tx).await?.len() as u64;
         }
         tx.commit().await?;
         Ok(created)
     }
 
-    async fn claim(&self, queue: &str, limit: u32, lease: Duration, instance: Uuid, now: OffsetDateTime) -> Result<Vec<JobRow>> {
+    async fn claim(&self, queue: &str, limit: u32, lease: Duration, instance: Uuid, now: OffsetDateTime, per_org: Option<u32>) -> Result<Vec<JobRow>> {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query_as::<_, JobRow>(Self::CLAIM_JOBS)
             .bind(queue)
@@ -292,6 +330,7 @@ super::for_both_backends!(JobQueries {
             .bind(i64::from(limit))
             .bind(now + lease)
             .bind(instance)
+            .bind(per_org.map_or(i64::MAX, i64::from))
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -319,6 +358,10 @@ super::for_both_backends!(JobQueries {
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::StaleLease) }
+    }
+
+    async fn complete_jobs(&self, leases: &[Lease], now: OffsetDateTime) -> Result<Vec<Uuid>> {
+        self.complete_many(leases, now).await
     }
 
     async fn fail_job(&self, lease: Lease, error: &str, retry_at: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<JobState> {
@@ -440,3 +483,44 @@ super::for_both_backends!(JobQueries {
         Ok((u64::try_from(count).unwrap_or(0), oldest))
     }
 });
+
+impl crate::postgres::PgStore {
+    async fn complete_many(&self, leases: &[Lease], now: OffsetDateTime) -> Result<Vec<Uuid>> {
+        let (ids, epochs): (Vec<Uuid>, Vec<i64>) =
+            leases.iter().map(|l| (l.job_id, l.epoch)).unzip();
+        Ok(sqlx::query_scalar(
+            "UPDATE jobs SET state = 'completed', lease_until = NULL, finished_at = $3, updated_at = $3, last_error = NULL
+             FROM UNNEST($1::uuid[], $2::int8[]) AS done(id, epoch)
+             WHERE jobs.id = done.id AND jobs.lease_epoch = done.epoch AND jobs.state = 'running'
+             RETURNING jobs.id",
+        )
+        .bind(ids)
+        .bind(epochs)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+impl crate::sqlite::SqliteStore {
+    /// One transaction (one WAL sync) with an UPDATE per job: statements are
+    /// in-process calls here, the commit is what costs.
+    async fn complete_many(&self, leases: &[Lease], now: OffsetDateTime) -> Result<Vec<Uuid>> {
+        let mut tx = self.begin_write().await?;
+        let mut done = Vec::with_capacity(leases.len());
+        for lease in leases {
+            let id: Option<Uuid> = sqlx::query_scalar(
+                "UPDATE jobs SET state = 'completed', lease_until = NULL, finished_at = $3, updated_at = $3, last_error = NULL
+                 WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING id",
+            )
+            .bind(lease.job_id)
+            .bind(lease.epoch)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            done.extend(id);
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+}

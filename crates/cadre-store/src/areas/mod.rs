@@ -1,8 +1,10 @@
 //! One module per query area: the trait callers use, and, where the SQL is
 //! the same on both databases, its one implementation for both backends.
 
+pub mod agents;
 pub mod api_keys;
 pub mod audit;
+pub mod executions;
 pub mod health;
 pub mod instances;
 pub mod jobs;
@@ -12,6 +14,7 @@ pub mod orgs;
 pub mod projects;
 pub mod schedules;
 pub mod sessions;
+pub mod tasks;
 pub mod users;
 
 /// A row of a page together with the total the page was cut from

@@ -28,16 +28,34 @@ impl SqliteStore {
     /// transaction already holds the only write lock, so this only reads.
     pub(crate) const LOCK_ORG: &'static str = "SELECT id FROM orgs WHERE id = $1";
 
-    /// Claims the next ready jobs of a queue, taking each organization in
-    /// turn (its oldest, highest-priority job first) so one busy org cannot
-    /// starve the rest. The IMMEDIATE transaction makes the claim exclusive.
+    /// Claims the next ready jobs of a queue fairly, as the PostgreSQL
+    /// claim does (lanes per org, ranked after what each lane already runs,
+    /// per-org limit $6); the IMMEDIATE transaction makes it exclusive.
     pub(crate) const CLAIM_JOBS: &'static str = concat!(
-        "WITH ranked AS (
-            SELECT id, priority, run_at,
-                   ROW_NUMBER() OVER (PARTITION BY org_id ORDER BY priority DESC, run_at, id) AS turn
-            FROM jobs WHERE queue = $1 AND state IN ('available', 'failed') AND run_at <= $2
+        "WITH RECURSIVE lanes(lane) AS (
+            SELECT (SELECT COALESCE(org_id, X'00000000000000000000000000000000') FROM jobs
+                    WHERE queue = $1 AND state IN ('available', 'failed') AND run_at <= $2
+                    ORDER BY COALESCE(org_id, X'00000000000000000000000000000000') LIMIT 1)
+            UNION ALL
+            SELECT (SELECT COALESCE(j.org_id, X'00000000000000000000000000000000') FROM jobs j
+                    WHERE j.queue = $1 AND j.state IN ('available', 'failed') AND j.run_at <= $2
+                      AND COALESCE(j.org_id, X'00000000000000000000000000000000') > lanes.lane
+                    ORDER BY COALESCE(j.org_id, X'00000000000000000000000000000000') LIMIT 1)
+            FROM lanes WHERE lanes.lane IS NOT NULL
+         ), candidates AS (
+            SELECT j.id, j.priority, j.run_at, l.lane,
+                   (SELECT COUNT(*) FROM jobs r
+                    WHERE r.queue = $1 AND r.state = 'running' AND COALESCE(r.org_id, X'00000000000000000000000000000000') = l.lane)
+                   + ROW_NUMBER() OVER (PARTITION BY l.lane ORDER BY j.priority DESC, j.run_at, j.id) AS turn
+            FROM lanes l JOIN jobs j ON j.id IN (
+                SELECT k.id FROM jobs k
+                WHERE k.queue = $1 AND k.state IN ('available', 'failed') AND k.run_at <= $2
+                  AND COALESCE(k.org_id, X'00000000000000000000000000000000') = l.lane
+                ORDER BY k.priority DESC, k.run_at, k.id LIMIT $3)
+            WHERE l.lane IS NOT NULL
          ), picked AS (
-            SELECT id FROM ranked ORDER BY turn, priority DESC, run_at, id LIMIT $3
+            SELECT id FROM candidates WHERE turn <= $6 OR lane = X'00000000000000000000000000000000'
+            ORDER BY turn, priority DESC, run_at, id LIMIT $3
          )
          UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_epoch = lease_epoch + 1,
                 lease_until = $4, instance_id = $5, updated_at = $2

@@ -24,7 +24,10 @@ store_test!(
         assert_eq!(row.state(), Some(JobState::Available));
 
         let worker = Uuid::now_v7();
-        let claimed = jobs.claim("q", 10, LEASE, worker, now()).await.unwrap();
+        let claimed = jobs
+            .claim("q", 10, LEASE, worker, now(), None)
+            .await
+            .unwrap();
         assert_eq!(claimed.len(), 1);
         assert_eq!(
             (
@@ -35,7 +38,7 @@ store_test!(
             (1, 1, Some(worker))
         );
         assert!(
-            jobs.claim("q", 10, LEASE, worker, now())
+            jobs.claim("q", 10, LEASE, worker, now(), None)
                 .await
                 .unwrap()
                 .is_empty(),
@@ -62,7 +65,7 @@ store_test!(
         assert!(created && !created_again);
         assert_eq!(first.id, second.id);
         let claimed = jobs
-            .claim("q", 1, LEASE, Uuid::now_v7(), now())
+            .claim("q", 1, LEASE, Uuid::now_v7(), now(), None)
             .await
             .unwrap();
         jobs.complete_job(claimed[0].lease(), now()).await.unwrap();
@@ -79,7 +82,7 @@ store_test!(
         let (row, _) = db.store.enqueue(&job("q")).await.unwrap();
         let t0 = now();
         let a = jobs
-            .claim("q", 1, Duration::from_secs(1), Uuid::now_v7(), t0)
+            .claim("q", 1, Duration::from_secs(1), Uuid::now_v7(), t0, None)
             .await
             .unwrap()
             .remove(0);
@@ -88,7 +91,7 @@ store_test!(
         let later = t0 + Duration::from_secs(5);
         assert_eq!(jobs.rescue_expired(later).await.unwrap(), 1);
         let b = jobs
-            .claim("q", 1, LEASE, Uuid::now_v7(), later)
+            .claim("q", 1, LEASE, Uuid::now_v7(), later, None)
             .await
             .unwrap()
             .remove(0);
@@ -128,7 +131,7 @@ store_test!(
             .unwrap();
         let t0 = now();
         let first = jobs
-            .claim("q", 1, LEASE, Uuid::now_v7(), t0)
+            .claim("q", 1, LEASE, Uuid::now_v7(), t0, None)
             .await
             .unwrap()
             .remove(0);
@@ -140,7 +143,7 @@ store_test!(
             JobState::Failed
         );
         assert!(
-            jobs.claim("q", 1, LEASE, Uuid::now_v7(), t0)
+            jobs.claim("q", 1, LEASE, Uuid::now_v7(), t0, None)
                 .await
                 .unwrap()
                 .is_empty(),
@@ -148,7 +151,7 @@ store_test!(
         );
 
         let second = jobs
-            .claim("q", 1, LEASE, Uuid::now_v7(), retry_at)
+            .claim("q", 1, LEASE, Uuid::now_v7(), retry_at, None)
             .await
             .unwrap()
             .remove(0);
@@ -167,7 +170,7 @@ store_test!(
 
         jobs.retry_job_now(row.id, retry_at).await.unwrap();
         let again = jobs
-            .claim("q", 1, LEASE, Uuid::now_v7(), retry_at)
+            .claim("q", 1, LEASE, Uuid::now_v7(), retry_at, None)
             .await
             .unwrap();
         assert_eq!(
@@ -199,7 +202,7 @@ store_test!(a_busy_org_does_not_starve_the_others, |db| async move {
         .await
         .unwrap();
     let claimed = jobs
-        .claim("q", 2, LEASE, Uuid::now_v7(), now())
+        .claim("q", 2, LEASE, Uuid::now_v7(), now(), None)
         .await
         .unwrap();
     let orgs: HashSet<_> = claimed.iter().map(|j| j.org_id).collect();
@@ -219,7 +222,7 @@ store_test!(priority_runs_first_within_an_org, |db| async move {
         .await
         .unwrap();
     let claimed = jobs
-        .claim("q", 1, LEASE, Uuid::now_v7(), now())
+        .claim("q", 1, LEASE, Uuid::now_v7(), now(), None)
         .await
         .unwrap();
     assert_eq!(claimed[0].id, urgent.id);
@@ -232,7 +235,7 @@ store_test!(
         let dead_instance = Uuid::now_v7();
         let (a, _) = db.store.enqueue(&job("q")).await.unwrap();
         let (b, _) = db.store.enqueue(&job("q")).await.unwrap();
-        jobs.claim("q", 2, LEASE, dead_instance, now())
+        jobs.claim("q", 2, LEASE, dead_instance, now(), None)
             .await
             .unwrap();
         assert_eq!(jobs.rescue_instance(dead_instance, now()).await.unwrap(), 2);
@@ -247,7 +250,7 @@ store_test!(
             "cancelled once"
         );
         let claimed = jobs
-            .claim("q", 10, LEASE, Uuid::now_v7(), now())
+            .claim("q", 10, LEASE, Uuid::now_v7(), now(), None)
             .await
             .unwrap();
         assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![b.id]);
@@ -284,7 +287,7 @@ store_test!(
                 loop {
                     let batch = store
                         .jobs()
-                        .claim("load", 5, LEASE, me, now())
+                        .claim("load", 5, LEASE, me, now(), None)
                         .await
                         .unwrap();
                     if batch.is_empty() {
@@ -329,13 +332,13 @@ store_test!(
             .await
             .unwrap();
         let claimed = jobs
-            .claim("q", 1, LEASE, Uuid::now_v7(), now())
+            .claim("q", 1, LEASE, Uuid::now_v7(), now(), None)
             .await
             .unwrap()
             .remove(0);
         jobs.release_job(claimed.lease(), now()).await.unwrap();
         let again = jobs
-            .claim("q", 1, LEASE, Uuid::now_v7(), now())
+            .claim("q", 1, LEASE, Uuid::now_v7(), now(), None)
             .await
             .unwrap()
             .remove(0);
@@ -395,8 +398,131 @@ store_test!(a_batch_is_enqueued_in_one_transaction, |db| async move {
     let claimed = db
         .store
         .jobs()
-        .claim("batch", 100, LEASE, Uuid::now_v7(), now())
+        .claim("batch", 100, LEASE, Uuid::now_v7(), now(), None)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 50);
 });
+
+store_test!(
+    the_per_org_limit_holds_across_claims_and_spares_system_jobs,
+    |db| async move {
+        let jobs = db.store.jobs();
+        let (busy, quiet) = (Uuid::now_v7(), Uuid::now_v7());
+        let in_org = |org| NewJob {
+            org_id: Some(org),
+            ..job("q")
+        };
+        for _ in 0..5 {
+            db.store.enqueue(&in_org(busy)).await.unwrap();
+        }
+        db.store.enqueue(&in_org(quiet)).await.unwrap();
+        for _ in 0..3 {
+            db.store.enqueue(&job("q")).await.unwrap();
+        }
+        let count = |rows: &[cadre_store::JobRow], org: Option<Uuid>| {
+            rows.iter().filter(|j| j.org_id == org).count()
+        };
+        let first = jobs
+            .claim("q", 20, LEASE, Uuid::now_v7(), now(), Some(2))
+            .await
+            .unwrap();
+        assert_eq!(count(&first, Some(busy)), 2, "{first:?}");
+        assert_eq!(count(&first, Some(quiet)), 1);
+        assert_eq!(count(&first, None), 3, "system jobs are not limited");
+
+        let second = jobs
+            .claim("q", 20, LEASE, Uuid::now_v7(), now(), Some(2))
+            .await
+            .unwrap();
+        assert!(second.is_empty(), "busy already runs 2: {second:?}");
+
+        let done = first.iter().find(|j| j.org_id == Some(busy)).unwrap();
+        jobs.complete_job(done.lease(), now()).await.unwrap();
+        let third = jobs
+            .claim("q", 20, LEASE, Uuid::now_v7(), now(), Some(2))
+            .await
+            .unwrap();
+        assert_eq!(count(&third, Some(busy)), 1, "one slot freed: {third:?}");
+    }
+);
+
+store_test!(
+    an_org_already_running_jobs_yields_to_one_that_is_not,
+    |db| async move {
+        let jobs = db.store.jobs();
+        let (running, waiting) = (Uuid::now_v7(), Uuid::now_v7());
+        for _ in 0..4 {
+            db.store
+                .enqueue(&NewJob {
+                    org_id: Some(running),
+                    ..job("q")
+                })
+                .await
+                .unwrap();
+        }
+        let first = jobs
+            .claim("q", 2, LEASE, Uuid::now_v7(), now(), None)
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 2);
+        let (late, _) = db
+            .store
+            .enqueue(&NewJob {
+                org_id: Some(waiting),
+                ..job("q")
+            })
+            .await
+            .unwrap();
+        let next = jobs
+            .claim("q", 1, LEASE, Uuid::now_v7(), now(), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            next[0].id, late.id,
+            "the org with nothing running goes first, though its job is newer"
+        );
+    }
+);
+
+store_test!(
+    a_batch_of_completions_skips_the_stale_leases,
+    |db| async move {
+        let jobs = db.store.jobs();
+        for _ in 0..3 {
+            db.store.enqueue(&job("q")).await.unwrap();
+        }
+        let t0 = now();
+        let claimed = jobs
+            .claim("q", 3, Duration::from_secs(1), Uuid::now_v7(), t0, None)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 3);
+        // One lease expires and another worker takes the job over.
+        let later = t0 + Duration::from_secs(5);
+        jobs.heartbeat_job(claimed[0].lease(), later + LEASE)
+            .await
+            .unwrap();
+        jobs.heartbeat_job(claimed[1].lease(), later + LEASE)
+            .await
+            .unwrap();
+        assert_eq!(jobs.rescue_expired(later).await.unwrap(), 1);
+        let retaken = jobs
+            .claim("q", 1, LEASE, Uuid::now_v7(), later, None)
+            .await
+            .unwrap();
+        assert_eq!(retaken[0].id, claimed[2].id);
+
+        let leases: Vec<_> = claimed.iter().map(|j| j.lease()).collect();
+        let done: HashSet<_> = jobs
+            .complete_jobs(&leases, later)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(done, HashSet::from([claimed[0].id, claimed[1].id]));
+        let still = jobs.job(claimed[2].id).await.unwrap().unwrap();
+        assert_eq!(still.state(), Some(JobState::Running));
+        assert_eq!(still.lease_epoch, retaken[0].lease_epoch);
+    }
+);

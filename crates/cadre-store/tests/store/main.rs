@@ -17,6 +17,7 @@ mod audit;
 mod fixtures;
 mod health;
 mod instances;
+mod job_state_machine;
 mod jobs;
 mod orgs;
 mod projects;

@@ -133,6 +133,7 @@ async fn admin_jobs_lists_retries_cancels_and_purges() {
             std::time::Duration::from_secs(30),
             uuid::Uuid::now_v7(),
             now,
+            None,
         )
         .await
         .unwrap();

@@ -1,0 +1,12 @@
+-- Fair claiming walks the ready jobs lane by lane (one lane per org, system
+-- jobs in the nil-uuid lane) instead of ranking every ready job: these
+-- partial indexes hold only ready and only running jobs, so a claim costs
+-- O(lanes × batch) whatever the backlog.
+CREATE INDEX jobs_ready_lane ON jobs
+    (queue, (COALESCE(org_id, '00000000-0000-0000-0000-000000000000'::uuid)), priority DESC, run_at, id)
+    WHERE state IN ('available', 'failed');
+CREATE INDEX jobs_running_lane ON jobs
+    (queue, (COALESCE(org_id, '00000000-0000-0000-0000-000000000000'::uuid)))
+    WHERE state = 'running';
+-- Superseded by jobs_ready_lane (queue depth reads its `queue` prefix).
+DROP INDEX jobs_ready;

@@ -1,0 +1,765 @@
+//! Executions, their hash-chained trace, checkpoints, tool intents,
+//! approvals and agent memory.
+//!
+//! The engine writes an execution only through [`ExecutionQueries::commit_step`]:
+//! one transaction that checks the job's lease epoch (and extends the
+//! lease), compares-and-sets the trace head, and applies everything the step
+//! produced. API actions (approve, answer, pause, cancel) only record a
+//! decision and enqueue the execution's job; the engine turns decisions into
+//! trace events, so the trace has a single writer.
+
+use cadre_types::Tenant;
+use serde_json::Value;
+use sqlx::types::Json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::jobs::{Lease, NewJob};
+use super::tasks::{NewOutput, NewTask};
+use super::{Counted, Page};
+use crate::{Result, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    pub id: Uuid,
+    pub agent_id: Uuid,
+    pub agent_version: i64,
+    pub task_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    /// `user | schedule | webhook | agent | fork`.
+    pub trigger_kind: String,
+    pub triggered_by: Option<Uuid>,
+    pub checkpoint: Value,
+    pub forked_from: Option<Uuid>,
+    pub forked_at_step: Option<i64>,
+    /// The trace head the execution starts from (genesis for a new one).
+    pub trace_hash: String,
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExecutionRow {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub agent_id: Uuid,
+    pub agent_version: i64,
+    pub task_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub trigger_kind: String,
+    pub triggered_by: Option<Uuid>,
+    pub status: String,
+    pub control: Option<String>,
+    pub input: Option<Json<Value>>,
+    pub steps: i64,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost_nanos: i64,
+    pub models: Json<Vec<String>>,
+    pub checkpoint: Json<Value>,
+    pub trace_seq: i64,
+    pub trace_hash: String,
+    pub forked_from: Option<Uuid>,
+    pub forked_at_step: Option<i64>,
+    pub error: Option<String>,
+    pub started_at: Option<OffsetDateTime>,
+    pub finished_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Filters of an org's execution list.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    pub status: Option<String>,
+    pub agent_id: Option<Uuid>,
+    pub task_id: Option<Uuid>,
+    pub since: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
+pub struct TraceEventRow {
+    pub seq: i64,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub at: OffsetDateTime,
+    pub data: Json<Value>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The execution's counters and state after a step.
+#[derive(Debug, Clone)]
+pub struct ExecutionState {
+    pub status: String,
+    pub steps: i64,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost_nanos: i64,
+    pub models: Vec<String>,
+    pub checkpoint: Value,
+    pub error: Option<String>,
+    pub started_at: Option<OffsetDateTime>,
+    pub finished_at: Option<OffsetDateTime>,
+    /// The pause/cancel request was acted on.
+    pub clear_control: bool,
+    /// The human's answer was taken into the conversation.
+    pub clear_input: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApproval {
+    pub id: Uuid,
+    pub agent_id: Uuid,
+    pub call_id: String,
+    pub action: String,
+    pub description: String,
+    pub details: Value,
+    pub args_hash: String,
+    pub risk_level: String,
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApprovalRow {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub execution_id: Uuid,
+    pub agent_id: Uuid,
+    pub call_id: String,
+    pub action: String,
+    pub description: String,
+    pub details: Json<Value>,
+    pub args_hash: String,
+    pub risk_level: String,
+    pub status: String,
+    pub decided_by: Option<Uuid>,
+    pub decided_at: Option<OffsetDateTime>,
+    pub reason: Option<String>,
+    pub edited_details: Option<Json<Value>>,
+    pub expires_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+/// A human's decision on a pending approval.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// `approved` or `rejected`.
+    pub status: String,
+    pub by: Uuid,
+    pub reason: Option<String>,
+    /// Arguments the approver changed (approve only).
+    pub edited_details: Option<Value>,
+}
+
+/// A pause, resume or cancel: applied when the execution's status is one
+/// of `from`, setting the control request and optionally the status, and
+/// enqueueing `job` with it.
+#[derive(Debug, Clone, Copy)]
+pub struct ControlChange<'a> {
+    pub from: &'a [&'a str],
+    pub control: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub job: Option<&'a NewJob>,
+}
+
+/// A tool call with outside effects, recorded before it runs.
+#[derive(Debug, Clone)]
+pub struct NewIntent {
+    pub call_id: String,
+    pub step: i64,
+    pub tool: String,
+    pub arguments: Value,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IntentRow {
+    pub call_id: String,
+    pub step: i64,
+    pub tool: String,
+    pub arguments: Json<Value>,
+    pub idempotency_key: String,
+    pub result: Option<Json<Value>>,
+}
+
+/// Everything one step writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct StepCommit {
+    pub execution_id: Uuid,
+    /// The job lease the step ran under: a stale one refuses the commit
+    /// ([`StoreError::StaleLease`]); a fresh one is extended to `lease_until`.
+    pub lease: Option<Lease>,
+    pub lease_until: OffsetDateTime,
+    /// The trace head the step started from: if another writer moved it,
+    /// the commit is refused with a `trace_head` conflict.
+    pub expected_seq: i64,
+    pub state: ExecutionState,
+    /// Events to append (hashes already chained from the head).
+    pub events: Vec<TraceEventRow>,
+    /// Keep the checkpoint as the state after this step (for fork).
+    pub snapshot_step: Option<i64>,
+    pub outputs: Vec<NewOutput>,
+    pub tasks: Vec<NewTask>,
+    pub executions: Vec<NewExecution>,
+    pub approvals: Vec<NewApproval>,
+    /// Pending approvals this step found expired.
+    pub expired_approvals: Vec<Uuid>,
+    /// `(agent, key, value)` to remember.
+    pub memories: Vec<(Uuid, String, String)>,
+    pub intent_started: Option<NewIntent>,
+    /// `(call id, result)` of an intent whose tool has run.
+    pub intent_finished: Option<(String, Value)>,
+    /// `(agent, status)`.
+    pub agent_status: Option<(Uuid, String)>,
+    /// Follow-up work (a child execution, waking a parent, a timer).
+    pub jobs: Vec<NewJob>,
+    pub at: OffsetDateTime,
+}
+
+#[async_trait::async_trait]
+pub trait ExecutionQueries: Send + Sync {
+    /// The org of an execution, for authorization.
+    async fn execution_org(&self, id: Uuid) -> Result<Option<Uuid>>;
+    /// The org of an approval, for authorization.
+    async fn approval_org(&self, id: Uuid) -> Result<Option<Uuid>>;
+    /// Creates a queued execution and its job in one transaction.
+    async fn create_execution(
+        &self,
+        tenant: Tenant,
+        execution: &NewExecution,
+        job: &NewJob,
+    ) -> Result<ExecutionRow>;
+    async fn execution(&self, tenant: Tenant, id: Uuid) -> Result<ExecutionRow>;
+    /// Newest first.
+    async fn executions(
+        &self,
+        tenant: Tenant,
+        filter: &ExecutionFilter,
+        page: Page,
+    ) -> Result<(Vec<ExecutionRow>, u64)>;
+    async fn trace(&self, tenant: Tenant, id: Uuid) -> Result<Vec<TraceEventRow>>;
+    /// The state kept after `step`.
+    async fn checkpoint_at(&self, tenant: Tenant, id: Uuid, step: i64) -> Result<Option<Value>>;
+    /// Applies one step; see [`StepCommit`].
+    async fn commit_step(&self, tenant: Tenant, commit: &StepCommit) -> Result<()>;
+    /// Applies a [`ControlChange`]; `None` when the execution's status was
+    /// not one of its `from`.
+    async fn control_execution(
+        &self,
+        tenant: Tenant,
+        id: Uuid,
+        change: &ControlChange<'_>,
+        at: OffsetDateTime,
+    ) -> Result<Option<ExecutionRow>>;
+    /// Records the answer to a pending question and enqueues the execution;
+    /// `None` when it is not waiting for input (or already answered).
+    async fn answer_input(
+        &self,
+        tenant: Tenant,
+        id: Uuid,
+        answer: &Value,
+        job: &NewJob,
+        at: OffsetDateTime,
+    ) -> Result<Option<ExecutionRow>>;
+    async fn approvals(
+        &self,
+        tenant: Tenant,
+        status: Option<&str>,
+        page: Page,
+    ) -> Result<(Vec<ApprovalRow>, u64)>;
+    async fn approval(&self, tenant: Tenant, id: Uuid) -> Result<ApprovalRow>;
+    /// The approval of one tool call of an execution.
+    async fn approval_for_call(
+        &self,
+        tenant: Tenant,
+        execution_id: Uuid,
+        call_id: &str,
+    ) -> Result<Option<ApprovalRow>>;
+    /// Decides a pending, unexpired approval and enqueues its execution;
+    /// `None` when it is no longer pending (or has expired).
+    async fn decide_approval(
+        &self,
+        tenant: Tenant,
+        id: Uuid,
+        decision: &Decision,
+        job: &NewJob,
+        at: OffsetDateTime,
+    ) -> Result<Option<ApprovalRow>>;
+    async fn intent(
+        &self,
+        tenant: Tenant,
+        execution_id: Uuid,
+        call_id: &str,
+    ) -> Result<Option<IntentRow>>;
+    /// Memories of an agent whose key or value contains `query` (all when
+    /// empty), most recently written first.
+    async fn recall(
+        &self,
+        tenant: Tenant,
+        agent_id: Uuid,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>>;
+    /// Tokens and cost (nanodollars) of the org's executions created since
+    /// `since`, optionally of one agent.
+    async fn spend_since(
+        &self,
+        tenant: Tenant,
+        agent_id: Option<Uuid>,
+        since: OffsetDateTime,
+    ) -> Result<(i64, i64)>;
+}
+
+macro_rules! execution_columns {
+    () => {
+        "id, org_id, agent_id, agent_version, task_id, parent_id, trigger_kind, triggered_by, status, control, input, steps, tokens_in, tokens_out, cost_nanos, models, checkpoint, trace_seq, trace_hash, forked_from, forked_at_step, error, started_at, finished_at, created_at, updated_at"
+    };
+}
+
+macro_rules! approval_columns {
+    () => {
+        "id, org_id, execution_id, agent_id, call_id, action, description, details, args_hash, risk_level, status, decided_by, decided_at, reason, edited_details, expires_at, created_at"
+    };
+}
+
+/// Inserts an execution (binds: id, org, agent, version, task, parent,
+/// trigger, triggered by, checkpoint, forked from, forked at, trace hash, at).
+const INSERT_EXECUTION: &str = concat!(
+    "INSERT INTO executions (id, org_id, agent_id, agent_version, task_id, parent_id, trigger_kind, triggered_by,
+                             status, steps, tokens_in, tokens_out, cost_nanos, models, checkpoint, trace_seq,
+                             trace_hash, forked_from, forked_at_step, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, 0, 0, 0, '[]', $9, 0, $12, $10, $11, $13, $13)
+     RETURNING ",
+    execution_columns!()
+);
+
+macro_rules! bind_execution {
+    ($query:expr, $org:expr, $e:expr) => {
+        $query
+            .bind($e.id)
+            .bind($org)
+            .bind($e.agent_id)
+            .bind($e.agent_version)
+            .bind($e.task_id)
+            .bind($e.parent_id)
+            .bind(&$e.trigger_kind)
+            .bind($e.triggered_by)
+            .bind(Json(&$e.checkpoint))
+            .bind($e.forked_from)
+            .bind($e.forked_at_step)
+            .bind(&$e.trace_hash)
+            .bind($e.at)
+    };
+}
+
+super::for_both_backends!(ExecutionQueries {
+    async fn execution_org(&self, id: Uuid) -> Result<Option<Uuid>> {
+        Ok(sqlx::query_scalar("SELECT org_id FROM executions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn approval_org(&self, id: Uuid) -> Result<Option<Uuid>> {
+        Ok(sqlx::query_scalar("SELECT org_id FROM approvals WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn create_execution(&self, tenant: Tenant, execution: &NewExecution, job: &NewJob) -> Result<ExecutionRow> {
+        let mut tx = self.begin_write().await?;
+        let row = bind_execution!(sqlx::query_as::<_, ExecutionRow>(INSERT_EXECUTION), tenant.org_id(), execution)
+            .fetch_one(&mut *tx)
+            .await?;
+        super::jobs::bind_new_job!(sqlx::query(super::jobs::insert_job_sql!()), job, execution.at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn execution(&self, tenant: Tenant, id: Uuid) -> Result<ExecutionRow> {
+        Ok(sqlx::query_as::<_, ExecutionRow>(concat!(
+            "SELECT ", execution_columns!(), " FROM executions WHERE org_id = $1 AND id = $2"))
+        .bind(tenant.org_id())
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn executions(&self, tenant: Tenant, f: &ExecutionFilter, page: Page) -> Result<(Vec<ExecutionRow>, u64)> {
+        let rows = sqlx::query_as::<_, Counted<ExecutionRow>>(concat!(
+            "SELECT ", execution_columns!(), ", COUNT(*) OVER () AS total FROM executions
+             WHERE org_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR agent_id = $3)
+               AND ($4 IS NULL OR task_id = $4) AND ($5 IS NULL OR created_at >= $5)
+             ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7"))
+        .bind(tenant.org_id())
+        .bind(f.status.as_deref())
+        .bind(f.agent_id)
+        .bind(f.task_id)
+        .bind(f.since)
+        .bind(i64::from(page.page_size))
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let total = rows.first().map_or(0, |r| r.total);
+        Ok((rows.into_iter().map(|r| r.row).collect(), u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn trace(&self, tenant: Tenant, id: Uuid) -> Result<Vec<TraceEventRow>> {
+        Ok(sqlx::query_as::<_, TraceEventRow>(
+            "SELECT seq, type, at, data, prev_hash, hash FROM trace_events
+             WHERE org_id = $1 AND execution_id = $2 ORDER BY seq")
+        .bind(tenant.org_id())
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn checkpoint_at(&self, tenant: Tenant, id: Uuid, step: i64) -> Result<Option<Value>> {
+        let state: Option<Json<Value>> = sqlx::query_scalar(
+            "SELECT c.state FROM execution_checkpoints c JOIN executions e ON e.id = c.execution_id
+             WHERE e.org_id = $1 AND c.execution_id = $2 AND c.step = $3")
+        .bind(tenant.org_id())
+        .bind(id)
+        .bind(step)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(state.map(|s| s.0))
+    }
+
+    async fn commit_step(&self, tenant: Tenant, c: &StepCommit) -> Result<()> {
+        let org = tenant.org_id();
+        let mut tx = self.begin_write().await?;
+        if let Some(lease) = c.lease {
+            let fenced = sqlx::query("UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_epoch = $2 AND state = 'running'")
+                .bind(lease.job_id)
+                .bind(lease.epoch)
+                .bind(c.lease_until)
+                .execute(&mut *tx)
+                .await?;
+            if fenced.rows_affected() != 1 {
+                return Err(StoreError::StaleLease);
+            }
+        }
+        let head = c.events.last();
+        let s = &c.state;
+        let moved = sqlx::query(
+            "UPDATE executions SET status = $4, steps = $5, tokens_in = $6, tokens_out = $7, cost_nanos = $8,
+                    models = $9, checkpoint = $10, error = $11, started_at = $12, finished_at = $13,
+                    control = CASE WHEN $14 THEN NULL ELSE control END,
+                    input = CASE WHEN $15 THEN NULL ELSE input END,
+                    trace_seq = COALESCE($16, trace_seq), trace_hash = COALESCE($17, trace_hash), updated_at = $18
+             WHERE org_id = $1 AND id = $2 AND trace_seq = $3",
+        )
+        .bind(org)
+        .bind(c.execution_id)
+        .bind(c.expected_seq)
+        .bind(&s.status)
+        .bind(s.steps)
+        .bind(s.tokens_in)
+        .bind(s.tokens_out)
+        .bind(s.cost_nanos)
+        .bind(Json(&s.models))
+        .bind(Json(&s.checkpoint))
+        .bind(&s.error)
+        .bind(s.started_at)
+        .bind(s.finished_at)
+        .bind(s.clear_control)
+        .bind(s.clear_input)
+        .bind(head.map(|e| e.seq))
+        .bind(head.map(|e| e.hash.as_str()))
+        .bind(c.at)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::Conflict { constraint: "trace_head".into() });
+        }
+        for e in &c.events {
+            sqlx::query(
+                "INSERT INTO trace_events (execution_id, seq, org_id, type, at, data, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(c.execution_id)
+            .bind(e.seq)
+            .bind(org)
+            .bind(&e.kind)
+            .bind(e.at)
+            .bind(&e.data)
+            .bind(&e.prev_hash)
+            .bind(&e.hash)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(step) = c.snapshot_step {
+            sqlx::query(
+                "INSERT INTO execution_checkpoints (execution_id, step, state) VALUES ($1, $2, $3)
+                 ON CONFLICT (execution_id, step) DO UPDATE SET state = excluded.state",
+            )
+            .bind(c.execution_id)
+            .bind(step)
+            .bind(Json(&s.checkpoint))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for o in &c.outputs {
+            sqlx::query(super::tasks::INSERT_OUTPUT)
+                .bind(o.id)
+                .bind(org)
+                .bind(o.task_id)
+                .bind(&o.kind)
+                .bind(&o.label)
+                .bind(Json(&o.content))
+                .bind(o.execution_id)
+                .bind(o.at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for t in &c.tasks {
+            super::tasks::bind_task!(sqlx::query(super::tasks::INSERT_TASK), org, t)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for e in &c.executions {
+            bind_execution!(sqlx::query(INSERT_EXECUTION), org, e)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for a in &c.approvals {
+            sqlx::query(
+                "INSERT INTO approvals (id, org_id, execution_id, agent_id, call_id, action, description, details,
+                                        args_hash, risk_level, status, expires_at, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12)",
+            )
+            .bind(a.id)
+            .bind(org)
+            .bind(c.execution_id)
+            .bind(a.agent_id)
+            .bind(&a.call_id)
+            .bind(&a.action)
+            .bind(&a.description)
+            .bind(Json(&a.details))
+            .bind(&a.args_hash)
+            .bind(&a.risk_level)
+            .bind(a.expires_at)
+            .bind(c.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for id in &c.expired_approvals {
+            sqlx::query("UPDATE approvals SET status = 'expired', decided_at = $3 WHERE org_id = $1 AND id = $2 AND status = 'pending'")
+                .bind(org)
+                .bind(id)
+                .bind(c.at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (agent, key, value) in &c.memories {
+            sqlx::query(
+                "INSERT INTO memories (org_id, agent_id, key, value, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+                 ON CONFLICT (org_id, agent_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )
+            .bind(org)
+            .bind(agent)
+            .bind(key)
+            .bind(value)
+            .bind(c.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(i) = &c.intent_started {
+            sqlx::query(
+                "INSERT INTO tool_intents (execution_id, call_id, step, tool, arguments, idempotency_key, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(c.execution_id)
+            .bind(&i.call_id)
+            .bind(i.step)
+            .bind(&i.tool)
+            .bind(Json(&i.arguments))
+            .bind(&i.idempotency_key)
+            .bind(c.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some((call_id, result)) = &c.intent_finished {
+            sqlx::query("UPDATE tool_intents SET result = $3, finished_at = $4 WHERE execution_id = $1 AND call_id = $2")
+                .bind(c.execution_id)
+                .bind(call_id)
+                .bind(Json(result))
+                .bind(c.at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some((agent, status)) = &c.agent_status {
+            sqlx::query("UPDATE agents SET status = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND status <> 'disabled'")
+                .bind(org)
+                .bind(agent)
+                .bind(status)
+                .bind(c.at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for job in &c.jobs {
+            super::jobs::bind_new_job!(sqlx::query(super::jobs::insert_job_sql!()), job, c.at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn control_execution(&self, tenant: Tenant, id: Uuid, change: &ControlChange<'_>, at: OffsetDateTime) -> Result<Option<ExecutionRow>> {
+        let mut tx = self.begin_write().await?;
+        let current: Option<String> = sqlx::query_scalar("SELECT status FROM executions WHERE org_id = $1 AND id = $2")
+            .bind(tenant.org_id())
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(current) = current else { return Err(StoreError::NotFound) };
+        let ControlChange { from, control, status, job } = *change;
+        if !from.contains(&current.as_str()) {
+            return Ok(None);
+        }
+        // Compare-and-set on the status read: a step committed in between
+        // makes this a no-op rather than undoing it.
+        let row = sqlx::query_as::<_, ExecutionRow>(concat!(
+            "UPDATE executions SET control = $3, status = COALESCE($4, status), updated_at = $5
+             WHERE org_id = $1 AND id = $2 AND status = $6
+             RETURNING ", execution_columns!()))
+        .bind(tenant.org_id())
+        .bind(id)
+        .bind(control)
+        .bind(status)
+        .bind(at)
+        .bind(&current)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let (Some(_), Some(job)) = (&row, job) {
+            super::jobs::bind_new_job!(sqlx::query(super::jobs::insert_job_sql!()), job, at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn answer_input(&self, tenant: Tenant, id: Uuid, answer: &Value, job: &NewJob, at: OffsetDateTime) -> Result<Option<ExecutionRow>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query_as::<_, ExecutionRow>(concat!(
+            "UPDATE executions SET input = $3, updated_at = $4
+             WHERE org_id = $1 AND id = $2 AND status = 'waiting_input' AND input IS NULL
+             RETURNING ", execution_columns!()))
+        .bind(tenant.org_id())
+        .bind(id)
+        .bind(Json(answer))
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if row.is_some() {
+            super::jobs::bind_new_job!(sqlx::query(super::jobs::insert_job_sql!()), job, at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn approvals(&self, tenant: Tenant, status: Option<&str>, page: Page) -> Result<(Vec<ApprovalRow>, u64)> {
+        let rows = sqlx::query_as::<_, Counted<ApprovalRow>>(concat!(
+            "SELECT ", approval_columns!(), ", COUNT(*) OVER () AS total FROM approvals
+             WHERE org_id = $1 AND ($2 IS NULL OR status = $2)
+             ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"))
+        .bind(tenant.org_id())
+        .bind(status)
+        .bind(i64::from(page.page_size))
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let total = rows.first().map_or(0, |r| r.total);
+        Ok((rows.into_iter().map(|r| r.row).collect(), u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn approval(&self, tenant: Tenant, id: Uuid) -> Result<ApprovalRow> {
+        Ok(sqlx::query_as::<_, ApprovalRow>(concat!(
+            "SELECT ", approval_columns!(), " FROM approvals WHERE org_id = $1 AND id = $2"))
+        .bind(tenant.org_id())
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn approval_for_call(&self, tenant: Tenant, execution_id: Uuid, call_id: &str) -> Result<Option<ApprovalRow>> {
+        Ok(sqlx::query_as::<_, ApprovalRow>(concat!(
+            "SELECT ", approval_columns!(), " FROM approvals WHERE org_id = $1 AND execution_id = $2 AND call_id = $3"))
+        .bind(tenant.org_id())
+        .bind(execution_id)
+        .bind(call_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn decide_approval(&self, tenant: Tenant, id: Uuid, d: &Decision, job: &NewJob, at: OffsetDateTime) -> Result<Option<ApprovalRow>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query_as::<_, ApprovalRow>(concat!(
+            "UPDATE approvals SET status = $3, decided_by = $4, decided_at = $5, reason = $6, edited_details = $7
+             WHERE org_id = $1 AND id = $2 AND status = 'pending' AND expires_at > $5
+             RETURNING ", approval_columns!()))
+        .bind(tenant.org_id())
+        .bind(id)
+        .bind(&d.status)
+        .bind(d.by)
+        .bind(at)
+        .bind(&d.reason)
+        .bind(d.edited_details.as_ref().map(Json))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if row.is_some() {
+            super::jobs::bind_new_job!(sqlx::query(super::jobs::insert_job_sql!()), job, at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn intent(&self, tenant: Tenant, execution_id: Uuid, call_id: &str) -> Result<Option<IntentRow>> {
+        Ok(sqlx::query_as::<_, IntentRow>(
+            "SELECT i.call_id, i.step, i.tool, i.arguments, i.idempotency_key, i.result
+             FROM tool_intents i JOIN executions e ON e.id = i.execution_id
+             WHERE e.org_id = $1 AND i.execution_id = $2 AND i.call_id = $3")
+        .bind(tenant.org_id())
+        .bind(execution_id)
+        .bind(call_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn recall(&self, tenant: Tenant, agent_id: Uuid, query: &str, limit: u32) -> Result<Vec<(String, String)>> {
+        let pattern = format!("%{}%", query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        Ok(sqlx::query_as::<_, (String, String)>(
+            "SELECT key, value FROM memories
+             WHERE org_id = $1 AND agent_id = $2
+               AND (LOWER(key) LIKE $3 ESCAPE '\\' OR LOWER(value) LIKE $3 ESCAPE '\\')
+             ORDER BY updated_at DESC LIMIT $4")
+        .bind(tenant.org_id())
+        .bind(agent_id)
+        .bind(pattern)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn spend_since(&self, tenant: Tenant, agent_id: Option<Uuid>, since: OffsetDateTime) -> Result<(i64, i64)> {
+        let (tokens, cost): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT CAST(SUM(tokens_in + tokens_out) AS BIGINT), CAST(SUM(cost_nanos) AS BIGINT) FROM executions
+             WHERE org_id = $1 AND ($2 IS NULL OR agent_id = $2) AND created_at >= $3")
+        .bind(tenant.org_id())
+        .bind(agent_id)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((tokens.unwrap_or(0), cost.unwrap_or(0)))
+    }
+});
