@@ -12,10 +12,11 @@ use crate::{Config, ConfigError};
 pub const DEFAULT_TOML: &str = include_str!("../cadre.default.toml");
 
 /// Sections of the file; `CADRE_<SECTION>_<KEY>` maps to `<section>.<key>`.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "server",
     "database",
     "workers",
+    "egress",
     "log",
     "auth",
     "limits",

@@ -19,6 +19,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub workers: WorkersConfig,
+    pub egress: EgressConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
@@ -100,6 +101,34 @@ pub struct WorkersConfig {
     pub lease_secs: u64,
     /// Running jobs allowed per organization and queue (0: no limit).
     pub max_running_per_org: u32,
+}
+
+/// Where agents' `http_request` may go beyond the public internet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressConfig {
+    /// `host` or `host:port` entries that skip the private-address check
+    /// (a TOML list, or `CADRE_EGRESS_ALLOW=host[:port],…`).
+    #[serde(deserialize_with = "list_or_csv")]
+    pub allow: Vec<String>,
+}
+
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::List(items) => items,
+        Either::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]

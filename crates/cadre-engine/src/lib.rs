@@ -1,1 +1,15 @@
-//! The agent engine.
+//! The agent engine: agent definitions and templates, the durable step loop
+//! that runs executions, the built-in tools and the egress filter they use,
+//! approval policy, budgets and the hash-chained trace.
+
+pub mod checkpoint;
+pub mod egress;
+pub mod engine;
+pub mod models;
+pub mod spec;
+mod steps;
+pub mod templates;
+pub mod tools;
+pub mod trace;
+
+pub use engine::{ADVANCE, Engine, EngineConfig, QUEUE, TERMINAL, advance_job};

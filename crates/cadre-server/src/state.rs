@@ -86,7 +86,7 @@ impl AppParts {
         let previous = config.secrets.previous_master_key_bytes()?;
         let keyring = cadre_identity::secrets::Keyring::new(master_key, &previous)?;
         Ok(Self {
-            llm: crate::models::Llm::from_config(&config.providers)?,
+            llm: crate::models::llm_from_config(&config.providers)?,
             mailer: cadre_identity::mail::Mailer::from_config(&config.smtp)?,
             secrets: cadre_identity::secrets::Secrets::new(store.clone(), keyring),
             accounts: Accounts::new(store.clone(), tokens, policy),

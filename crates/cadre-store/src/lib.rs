@@ -6,6 +6,9 @@
 //! embedded in the binary and applied by [`Store::migrate`].
 
 pub mod areas;
+
+/// JSON columns, as the row types carry them.
+pub use sqlx::types::Json;
 mod error;
 mod postgres;
 mod sqlite;

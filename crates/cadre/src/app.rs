@@ -92,9 +92,14 @@ impl Application {
                     .saturating_sub(Duration::from_secs(2)),
                 ..cadre_worker::WorkerConfig::default()
             };
+            let engine = build_engine(&config, &store, &keys, lease)?;
             // Job kinds register here as the features that enqueue them land.
             let registry = cadre_worker::Registry::default()
-                .on(cadre_worker::probe::KIND, cadre_worker::probe::run);
+                .on(cadre_worker::probe::KIND, cadre_worker::probe::run)
+                .on(cadre_engine::ADVANCE, move |ctx| {
+                    let engine = engine.clone();
+                    async move { engine.run(ctx).await }
+                });
             cadre_worker::Worker::new(store.clone(), registry, worker_config, instance_id)
                 .start(&supervisor);
             cadre_worker::scheduler::start(store.clone(), &supervisor);
@@ -311,6 +316,33 @@ fn spawn_job_retention(supervisor: &Supervisor, store: Store, retention: Duratio
 
 /// How often API-key `last_used_at` is written (batched, not per request).
 const KEY_USAGE_FLUSH_EVERY: Duration = Duration::from_secs(30);
+
+/// The agent engine the workers run executions with.
+fn build_engine(
+    config: &Config,
+    store: &Store,
+    keys: &data_dir::Keys,
+    lease: Duration,
+) -> Result<cadre_engine::Engine> {
+    let master = secrecy::ExposeSecret::expose_secret(&keys.master_key);
+    let previous = config.secrets.previous_master_key_bytes()?;
+    let keyring = cadre_identity::secrets::Keyring::new(master, &previous)?;
+    let secrets = cadre_identity::secrets::Secrets::new(store.clone(), keyring);
+    let llm = cadre_server::models::llm_from_config(&config.providers)?;
+    let egress = cadre_engine::egress::Egress::new(cadre_engine::egress::AllowList::new(
+        &config.egress.allow,
+    ))?;
+    Ok(cadre_engine::Engine::new(
+        store.clone(),
+        secrets,
+        llm,
+        egress,
+        cadre_engine::EngineConfig {
+            lease,
+            ..cadre_engine::EngineConfig::default()
+        },
+    ))
+}
 
 fn spawn_key_usage_flush(supervisor: &Supervisor, state: AppState) {
     supervisor.spawn(TaskSpec::critical("api-key-usage").with_on_error_log(), move |shutdown| async move {

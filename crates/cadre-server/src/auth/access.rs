@@ -29,8 +29,8 @@ pub enum Category {
 }
 
 use Access::{Authenticated, Org, PlatformAdmin, Public};
-use Category::{Api, Unlimited};
-use Permission::{DeleteOrg, EditWork, ManageIntegrations, ManageOrg, View};
+use Category::{Api, Executions, Unlimited};
+use Permission::{Approve, DeleteOrg, EditWork, ManageAgents, ManageIntegrations, ManageOrg, View};
 
 /// Every route: method, path template, access, rate-limit category.
 pub const ROUTES: &[(&str, &str, Access, Category)] = &[
@@ -95,6 +95,46 @@ pub const ROUTES: &[(&str, &str, Access, Category)] = &[
         Api,
     ),
     ("GET", "/api/v1/admin/orgs", PlatformAdmin, Api),
+    ("GET", "/api/v1/agent-templates", Authenticated, Api),
+    ("GET", "/api/v1/orgs/{orgId}/agents", Org(View), Api),
+    (
+        "POST",
+        "/api/v1/orgs/{orgId}/agents",
+        Org(ManageAgents),
+        Api,
+    ),
+    ("GET", "/api/v1/agents/{agentId}", Org(View), Api),
+    ("PATCH", "/api/v1/agents/{agentId}", Org(ManageAgents), Api),
+    ("DELETE", "/api/v1/agents/{agentId}", Org(ManageAgents), Api),
+    ("GET", "/api/v1/agents/{agentId}/versions", Org(View), Api),
+    (
+        "GET",
+        "/api/v1/agents/{agentId}/versions/{version}",
+        Org(View),
+        Api,
+    ),
+    (
+        "POST",
+        "/api/v1/agents/{agentId}/execute",
+        Org(EditWork),
+        Executions,
+    ),
+    ("GET", "/api/v1/orgs/{orgId}/executions", Org(View), Api),
+    ("GET", "/api/v1/executions/{id}", Org(View), Api),
+    ("GET", "/api/v1/executions/{id}/trace", Org(View), Api),
+    (
+        "GET",
+        "/api/v1/executions/{id}/trace/verify",
+        Org(View),
+        Api,
+    ),
+    ("POST", "/api/v1/executions/{id}/pause", Org(EditWork), Api),
+    ("POST", "/api/v1/executions/{id}/resume", Org(EditWork), Api),
+    ("POST", "/api/v1/executions/{id}/cancel", Org(EditWork), Api),
+    ("POST", "/api/v1/executions/{id}/input", Org(EditWork), Api),
+    ("GET", "/api/v1/orgs/{orgId}/approvals", Org(View), Api),
+    ("POST", "/api/v1/approvals/{id}/approve", Org(Approve), Api),
+    ("POST", "/api/v1/approvals/{id}/reject", Org(Approve), Api),
 ];
 
 /// The declaration for a matched route, if there is one.

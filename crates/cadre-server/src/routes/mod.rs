@@ -2,9 +2,11 @@
 //! declared in `crate::auth::access::ROUTES`.
 
 mod admin;
+mod agents;
 mod api_keys;
 mod audit;
 mod auth;
+mod executions;
 mod health;
 mod meta;
 mod models;
@@ -65,6 +67,30 @@ pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
             models::put_models_handler
         ))
         .routes(routes!(admin::admin_orgs_handler))
+        .routes(routes!(agents::list_templates_handler))
+        .routes(routes!(
+            agents::list_agents_handler,
+            agents::create_agent_handler
+        ))
+        .routes(routes!(
+            agents::get_agent_handler,
+            agents::update_agent_handler,
+            agents::delete_agent_handler
+        ))
+        .routes(routes!(agents::list_versions_handler))
+        .routes(routes!(agents::get_version_handler))
+        .routes(routes!(agents::execute_agent_handler))
+        .routes(routes!(executions::list_executions_handler))
+        .routes(routes!(executions::get_execution_handler))
+        .routes(routes!(executions::trace_handler))
+        .routes(routes!(executions::verify_trace_handler))
+        .routes(routes!(executions::pause_handler))
+        .routes(routes!(executions::resume_handler))
+        .routes(routes!(executions::cancel_handler))
+        .routes(routes!(executions::input_handler))
+        .routes(routes!(executions::list_approvals_handler))
+        .routes(routes!(executions::approve_handler))
+        .routes(routes!(executions::reject_handler))
 }
 
 /// Routes outside `/api/v1` and outside the OpenAPI document.

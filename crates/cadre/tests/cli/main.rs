@@ -8,6 +8,7 @@
 )]
 
 mod admin;
+mod agents;
 mod config;
 mod process;
 mod serve;

@@ -1,0 +1,497 @@
+//! The step loop. One job (`execution.advance.v1`) advances one execution
+//! step by step until it finishes or has to wait; each step is committed
+//! with its checkpoint and trace events in one transaction fenced by the
+//! job's lease, so a crash at any instant loses at most the step in flight,
+//! and a tool with outside effects has its intent committed before it runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cadre_identity::secrets::Secrets;
+use cadre_llm::{Message, ToolCall};
+use cadre_store::{
+    AgentSpec, ExecutionRow, ExecutionState, Lease, NewJob, StepCommit, Store, StoreError,
+};
+use cadre_types::Tenant;
+use cadre_worker::{JobContext, JobError};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::checkpoint::{Checkpoint, Wait};
+use crate::egress::Egress;
+use crate::models::Llm;
+use crate::spec::{self, Limits};
+use crate::trace::Chain;
+
+/// The job kind that advances an execution.
+pub const ADVANCE: &str = "execution.advance.v1";
+/// The queue executions run on.
+pub const QUEUE: &str = "default";
+
+/// Statuses an execution never leaves.
+pub const TERMINAL: [&str; 3] = ["completed", "failed", "cancelled"];
+
+/// How the engine is set up.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// How long an approval stays open (SPEC default 5 minutes).
+    pub approval_ttl: Duration,
+    /// The job lease each step extends.
+    pub lease: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            approval_ttl: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The agent engine. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    store: Store,
+    pub(crate) secrets: Secrets,
+    pub(crate) llm: Llm,
+    pub(crate) egress: Egress,
+    config: EngineConfig,
+}
+
+/// Why a step could not be taken (the job decides what to do).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StepError {
+    /// Another worker or runner owns the execution now: stop quietly.
+    #[error("superseded")]
+    Superseded,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for StepError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::StaleLease => StepError::Superseded,
+            StoreError::Conflict { ref constraint } if constraint == "trace_head" => {
+                StepError::Superseded
+            }
+            other => StepError::Store(other),
+        }
+    }
+}
+
+/// Whether to take another step.
+pub(crate) enum Next {
+    Continue,
+    Stop,
+}
+
+/// The job that advances `execution` (`reason` keeps wake-ups for
+/// different causes from being deduplicated into one another).
+pub fn advance_job(execution: Uuid, org: Uuid, reason: &str, timeout: Duration) -> NewJob {
+    NewJob {
+        org_id: Some(org),
+        unique_key: Some(format!("exec:{execution}:{reason}")),
+        max_attempts: 10,
+        timeout: timeout + Duration::from_secs(60),
+        ..NewJob::new(QUEUE, ADVANCE, json!({ "executionId": execution }))
+    }
+}
+
+/// One step's writes, built up as the step goes.
+pub(crate) struct Step {
+    pub(crate) commit: StepCommit,
+    pub(crate) chain: Chain,
+    pub(crate) checkpoint: Checkpoint,
+}
+
+impl Step {
+    pub(crate) fn new(ex: &ExecutionRow, lease: Option<Lease>, lease_len: Duration) -> Self {
+        let at = cadre_types::time::now();
+        Self {
+            commit: StepCommit {
+                execution_id: ex.id,
+                lease,
+                lease_until: at + lease_len,
+                expected_seq: ex.trace_seq,
+                state: ExecutionState {
+                    status: ex.status.clone(),
+                    steps: ex.steps,
+                    tokens_in: ex.tokens_in,
+                    tokens_out: ex.tokens_out,
+                    cost_nanos: ex.cost_nanos,
+                    models: ex.models.0.clone(),
+                    checkpoint: Value::Null,
+                    error: ex.error.clone(),
+                    started_at: ex.started_at,
+                    finished_at: ex.finished_at,
+                    clear_control: false,
+                    clear_input: false,
+                },
+                events: Vec::new(),
+                snapshot_step: None,
+                outputs: Vec::new(),
+                tasks: Vec::new(),
+                executions: Vec::new(),
+                approvals: Vec::new(),
+                expired_approvals: Vec::new(),
+                memories: Vec::new(),
+                intent_started: None,
+                intent_finished: None,
+                agent_status: None,
+                jobs: Vec::new(),
+                at,
+            },
+            chain: Chain::from_head(ex.trace_seq, &ex.trace_hash),
+            checkpoint: Checkpoint::from_json(&ex.checkpoint.0),
+        }
+    }
+
+    pub(crate) fn event(&mut self, kind: &str, data: Value) {
+        self.chain.push(kind, self.commit.at, data);
+    }
+
+    pub(crate) fn status(&mut self, status: &str) {
+        status.clone_into(&mut self.commit.state.status);
+    }
+
+    /// Answers the tool call `call_id` in the conversation, delimited as
+    /// data: the model is told never to take instructions from it.
+    pub(crate) fn tool_result(&mut self, call: &ToolCall, result: &str) {
+        self.checkpoint.messages.push(Message::tool_result(
+            &call.id,
+            format!(
+                "<tool_result tool=\"{}\">\n{result}\n</tool_result>",
+                call.name
+            ),
+        ));
+        self.checkpoint.pending.retain(|c| c.id != call.id);
+    }
+
+    pub(crate) fn finish(&mut self, ex: &ExecutionRow, status: &str, reason: Option<String>) {
+        if let Some(reason) = &reason {
+            self.event("error", json!({ "message": reason }));
+        }
+        self.event(
+            "execution_finished",
+            json!({ "status": status, "reason": reason, "steps": self.commit.state.steps }),
+        );
+        self.status(status);
+        self.commit.state.error = reason;
+        self.commit.state.finished_at = Some(self.commit.at);
+        self.commit.agent_status = Some((ex.agent_id, "idle".into()));
+        if let Some(parent) = ex.parent_id {
+            self.commit.jobs.push(advance_job(
+                parent,
+                ex.org_id,
+                &format!("child:{}", ex.id),
+                Duration::from_secs(3600),
+            ));
+        }
+    }
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        secrets: Secrets,
+        llm: Llm,
+        egress: Egress,
+        config: EngineConfig,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                secrets,
+                llm,
+                egress,
+                config,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// The job handler: advances the execution named in the payload.
+    pub async fn run(&self, ctx: JobContext) -> Result<(), JobError> {
+        let Some(id) = ctx
+            .job
+            .payload
+            .0
+            .get("executionId")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+        else {
+            return Err(JobError::Fatal("payload has no executionId".into()));
+        };
+        let Some(org) = self
+            .store()
+            .executions()
+            .execution_org(id)
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?
+        else {
+            return Err(JobError::Fatal(format!("execution {id} does not exist")));
+        };
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the engine acts for the org that owns the execution it was handed"
+        )]
+        let tenant = Tenant::new(org);
+        let lease = Some(ctx.job.lease());
+        loop {
+            if ctx.cancel.is_cancelled() {
+                return Err(JobError::Retry("the worker is stopping".into()));
+            }
+            match self.step(tenant, id, lease).await {
+                Ok(Next::Continue) => {}
+                Ok(Next::Stop) | Err(StepError::Superseded) => return Ok(()),
+                Err(StepError::Store(e)) => return Err(JobError::Retry(e.to_string())),
+            }
+        }
+    }
+
+    /// Takes one step of the execution (or records why it cannot).
+    async fn step(
+        &self,
+        tenant: Tenant,
+        id: Uuid,
+        lease: Option<Lease>,
+    ) -> Result<Next, StepError> {
+        let store = self.store();
+        let ex = store.executions().execution(tenant, id).await?;
+        if TERMINAL.contains(&ex.status.as_str()) {
+            return Ok(Next::Stop);
+        }
+        let agent: AgentSpec = store
+            .agents()
+            .agent_version(tenant, ex.agent_id, ex.agent_version)
+            .await?
+            .snapshot
+            .0;
+        let mut step = Step::new(&ex, lease, self.config().lease);
+
+        match ex.control.as_deref() {
+            Some("cancel") => {
+                step.commit.state.clear_control = true;
+                step.finish(&ex, "cancelled", Some("cancelled by a user".into()));
+                return self.commit(tenant, step, Next::Stop).await;
+            }
+            Some("pause") => {
+                step.commit.state.clear_control = true;
+                step.status("paused");
+                step.event("decision", json!({ "decision": "paused" }));
+                return self.commit(tenant, step, Next::Stop).await;
+            }
+            _ => {}
+        }
+        if ex.status == "paused" {
+            return Ok(Next::Stop);
+        }
+        if ex.status == "queued" {
+            if ex.trace_seq == 0 {
+                step.event(
+                    "execution_started",
+                    json!({ "agentId": ex.agent_id, "agentVersion": ex.agent_version, "taskId": ex.task_id,
+                            "trigger": ex.trigger_kind, "forkedFrom": ex.forked_from, "forkedAtStep": ex.forked_at_step }),
+                );
+                step.commit.state.started_at = Some(step.commit.at);
+            } else {
+                step.event("decision", json!({ "decision": "resumed" }));
+            }
+            step.status("running");
+            step.commit.agent_status = Some((ex.agent_id, "working".into()));
+        }
+
+        // A parked execution first takes in what it waited for.
+        let mut approved: Option<ToolCall> = None;
+        if let Some(wait) = step.checkpoint.waiting.clone() {
+            match self.resolve_wait(tenant, &ex, &mut step, &wait).await? {
+                Resolved::StillWaiting => return Ok(Next::Stop),
+                Resolved::Done => step.checkpoint.waiting = None,
+                Resolved::Approved(call) => {
+                    step.checkpoint.waiting = None;
+                    approved = Some(call);
+                }
+            }
+            step.status("running");
+        }
+
+        let limits = spec::limits(&agent.limits).unwrap_or_default();
+        let ctx = Ctx {
+            tenant,
+            ex: &ex,
+            agent: &agent,
+            limits: &limits,
+        };
+        if let Some(call) = step.checkpoint.pending.first().cloned() {
+            return match approved.filter(|a| a.id == call.id) {
+                Some(call) => self.run_tool(&ctx, step, call).await,
+                None => self.tool_step(&ctx, step, call).await,
+            };
+        }
+        self.model_step(&ctx, step).await
+    }
+
+    pub(crate) async fn commit(
+        &self,
+        tenant: Tenant,
+        mut step: Step,
+        next: Next,
+    ) -> Result<Next, StepError> {
+        step.commit.state.checkpoint = step.checkpoint.to_json();
+        step.commit.events = std::mem::take(&mut step.chain.events);
+        step.commit.at = step.commit.at.max(cadre_types::time::now());
+        self.store()
+            .executions()
+            .commit_step(tenant, &step.commit)
+            .await?;
+        if !step.commit.jobs.is_empty() {
+            self.store().jobs_added(QUEUE).await;
+        }
+        Ok(next)
+    }
+}
+
+/// What every part of a step reads.
+pub(crate) struct Ctx<'a> {
+    pub tenant: Tenant,
+    pub ex: &'a ExecutionRow,
+    pub agent: &'a AgentSpec,
+    pub limits: &'a Limits,
+}
+
+enum Resolved {
+    StillWaiting,
+    Done,
+    /// Approved: run this call (with the approver's edits, if any).
+    Approved(ToolCall),
+}
+
+impl Engine {
+    async fn resolve_wait(
+        &self,
+        tenant: Tenant,
+        ex: &ExecutionRow,
+        step: &mut Step,
+        wait: &Wait,
+    ) -> Result<Resolved, StepError> {
+        let store = self.store();
+        let call = |call_id: &str, step: &Step| {
+            step.checkpoint
+                .pending
+                .iter()
+                .find(|c| c.id == call_id)
+                .cloned()
+        };
+        match wait {
+            Wait::Approval {
+                call_id,
+                approval_id,
+            } => {
+                let Some(call) = call(call_id, step) else {
+                    return Ok(Resolved::Done);
+                };
+                let approval = store.executions().approval(tenant, *approval_id).await?;
+                match approval.status.as_str() {
+                    "pending" if approval.expires_at > step.commit.at => Ok(Resolved::StillWaiting),
+                    "pending" | "expired" => {
+                        step.commit.expired_approvals.push(approval.id);
+                        step.event(
+                            "approval_resolved",
+                            json!({ "approvalId": approval.id, "status": "expired" }),
+                        );
+                        step.tool_result(
+                            &call,
+                            "The approval request expired before anyone decided; the action was not taken.",
+                        );
+                        Ok(Resolved::Done)
+                    }
+                    "approved" => {
+                        let edited = approval.edited_details.as_ref().map(|d| d.0.clone());
+                        step.event(
+                            "approval_resolved",
+                            json!({ "approvalId": approval.id, "status": "approved", "by": approval.decided_by,
+                                    "editedArguments": edited }),
+                        );
+                        let mut call = call;
+                        if let Some(args) = edited {
+                            call.arguments = args;
+                        }
+                        // Run the approved call now, with the approved arguments.
+                        if let Some(pending) =
+                            step.checkpoint.pending.iter_mut().find(|c| c.id == call.id)
+                        {
+                            pending.arguments = call.arguments.clone();
+                        }
+                        Ok(Resolved::Approved(call))
+                    }
+                    _ => {
+                        let reason = approval
+                            .reason
+                            .clone()
+                            .unwrap_or_else(|| "no reason given".into());
+                        step.event(
+                            "approval_resolved",
+                            json!({ "approvalId": approval.id, "status": "rejected", "by": approval.decided_by,
+                                    "reason": reason }),
+                        );
+                        step.tool_result(&call, &format!("A human rejected this action: {reason}"));
+                        Ok(Resolved::Done)
+                    }
+                }
+            }
+            Wait::Input { call_id, .. } => {
+                let Some(answer) = ex.input.as_ref().map(|a| a.0.clone()) else {
+                    return Ok(Resolved::StillWaiting);
+                };
+                step.commit.state.clear_input = true;
+                step.event(
+                    "input_received",
+                    json!({ "callId": call_id, "answer": answer }),
+                );
+                if let Some(call) = call(call_id, step) {
+                    let text = answer
+                        .get("answer")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| answer.to_string(), str::to_owned);
+                    step.tool_result(&call, &format!("The human answered: {text}"));
+                }
+                Ok(Resolved::Done)
+            }
+            Wait::Child {
+                call_id,
+                execution_id,
+            } => {
+                let child = store.executions().execution(tenant, *execution_id).await?;
+                if !TERMINAL.contains(&child.status.as_str()) {
+                    return Ok(Resolved::StillWaiting);
+                }
+                let outputs = store.tasks().task_outputs(tenant, child.task_id).await?;
+                let outputs: Vec<Value> = outputs
+                    .iter()
+                    .map(|o| json!({ "label": o.label, "type": o.kind, "content": o.content.0 }))
+                    .collect();
+                let result = json!({ "executionId": child.id, "status": child.status, "error": child.error,
+                                     "outputs": outputs });
+                step.event("handoff", json!({ "direction": "returned", "childExecutionId": child.id, "status": child.status }));
+                if let Some(call) = call(call_id, step) {
+                    step.tool_result(&call, &result.to_string());
+                }
+                Ok(Resolved::Done)
+            }
+        }
+    }
+}

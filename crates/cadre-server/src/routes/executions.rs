@@ -1,0 +1,684 @@
+//! Executions (start, read, trace and its verification, pause, resume,
+//! cancel, answer a question) and approvals (list, approve, reject).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use cadre_engine::{advance_job, spec, trace};
+use cadre_store::{
+    AgentRow, ApprovalRow, ControlChange, Decision, ExecutionFilter, ExecutionRow, NewExecution,
+    TraceEventRow,
+};
+use cadre_types::Tenant;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::envelope::ApiList;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::extract::{ApiPath, ApiQuery, PageQuery};
+use crate::{ApiJson, ApiResponse, AppState};
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ExecutionOut {
+    id: Uuid,
+    org_id: Uuid,
+    task_id: Uuid,
+    agent_id: Uuid,
+    agent_version: i64,
+    parent_id: Option<Uuid>,
+    trigger: String,
+    status: String,
+    steps: i64,
+    tokens_in: i64,
+    tokens_out: i64,
+    /// US dollars, a decimal string.
+    cost_usd: String,
+    models: Vec<String>,
+    forked_from: Option<Uuid>,
+    forked_at_step: Option<i64>,
+    error: Option<String>,
+    /// What a paused or waiting execution is waiting for.
+    #[schema(value_type = Option<Object>)]
+    waiting: Option<Value>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>)]
+    started_at: Option<time::OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>)]
+    finished_at: Option<time::OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    created_at: time::OffsetDateTime,
+}
+
+impl From<ExecutionRow> for ExecutionOut {
+    fn from(e: ExecutionRow) -> Self {
+        Self {
+            waiting: e.checkpoint.0.get("waiting").cloned(),
+            id: e.id,
+            org_id: e.org_id,
+            task_id: e.task_id,
+            agent_id: e.agent_id,
+            agent_version: e.agent_version,
+            parent_id: e.parent_id,
+            trigger: e.trigger_kind,
+            status: e.status,
+            steps: e.steps,
+            tokens_in: e.tokens_in,
+            tokens_out: e.tokens_out,
+            cost_usd: spec::usd(e.cost_nanos),
+            models: e.models.0,
+            forked_from: e.forked_from,
+            forked_at_step: e.forked_at_step,
+            error: e.error,
+            started_at: e.started_at,
+            finished_at: e.finished_at,
+            created_at: e.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TraceEventOut {
+    seq: i64,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    at: time::OffsetDateTime,
+    #[schema(value_type = Object)]
+    data: Value,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<TraceEventRow> for TraceEventOut {
+    fn from(e: TraceEventRow) -> Self {
+        Self {
+            seq: e.seq,
+            kind: e.kind,
+            at: e.at,
+            data: e.data.0,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VerifyOut {
+    valid: bool,
+    events: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_bad_seq: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApprovalOut {
+    id: Uuid,
+    execution_id: Uuid,
+    agent_id: Uuid,
+    action: String,
+    description: String,
+    /// The exact arguments that will run.
+    #[schema(value_type = Object)]
+    details: Value,
+    args_hash: String,
+    risk_level: String,
+    status: String,
+    decided_by: Option<Uuid>,
+    reason: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    edited_details: Option<Value>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    expires_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    created_at: time::OffsetDateTime,
+}
+
+impl From<ApprovalRow> for ApprovalOut {
+    fn from(a: ApprovalRow) -> Self {
+        // A pending approval past its expiry is expired, whether or not the
+        // engine has recorded it yet.
+        let status = if a.status == "pending" && a.expires_at <= cadre_types::time::now() {
+            "expired".to_owned()
+        } else {
+            a.status
+        };
+        Self {
+            id: a.id,
+            execution_id: a.execution_id,
+            agent_id: a.agent_id,
+            action: a.action,
+            description: a.description,
+            details: a.details.0,
+            args_hash: a.args_hash,
+            risk_level: a.risk_level,
+            status,
+            decided_by: a.decided_by,
+            reason: a.reason,
+            edited_details: a.edited_details.map(|d| d.0),
+            expires_at: a.expires_at,
+            created_at: a.created_at,
+        }
+    }
+}
+
+fn timeout_of(agent_limits: &Value) -> Duration {
+    Duration::from_secs(
+        spec::limits(agent_limits)
+            .unwrap_or_default()
+            .timeout_seconds,
+    )
+}
+
+/// Creates a queued execution of `agent` on `task_id` with its first job.
+pub(crate) async fn start_execution(
+    state: &AppState,
+    tenant: Tenant,
+    agent: &AgentRow,
+    task_id: Uuid,
+    by: Option<Uuid>,
+) -> ApiResult<ExecutionOut> {
+    let id = cadre_types::new_id();
+    let execution = NewExecution {
+        id,
+        agent_id: agent.id,
+        agent_version: agent.version,
+        task_id,
+        parent_id: None,
+        trigger_kind: "user".into(),
+        triggered_by: by,
+        checkpoint: cadre_engine::checkpoint::Checkpoint::default().to_json(),
+        forked_from: None,
+        forked_at_step: None,
+        trace_hash: trace::GENESIS.into(),
+        at: cadre_types::time::now(),
+    };
+    let job = advance_job(id, tenant.org_id(), "start", timeout_of(&agent.limits.0));
+    let row = state
+        .store()
+        .executions()
+        .create_execution(tenant, &execution, &job)
+        .await?;
+    state.store().jobs_added(cadre_engine::QUEUE).await;
+    Ok(row.into())
+}
+
+async fn execution_tenant(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Tenant> {
+    let org = state
+        .store()
+        .executions()
+        .execution_org(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("execution"))?;
+    caller.authorize(org).await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ExecutionQuery {
+    status: Option<String>,
+    agent_id: Option<Uuid>,
+    task_id: Option<Uuid>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
+    since: Option<time::OffsetDateTime>,
+    page: Option<u32>,
+    page_size: Option<u32>,
+}
+
+const STATUSES: [&str; 8] = [
+    "queued",
+    "running",
+    "waiting_approval",
+    "waiting_input",
+    "paused",
+    "completed",
+    "failed",
+    "cancelled",
+];
+
+/// Executions of an organization, newest first.
+#[utoipa::path(get, path = "/api/v1/orgs/{orgId}/executions", tag = "executions", params(("orgId" = Uuid, Path), ExecutionQuery), responses((status = 200, body = Vec<ExecutionOut>)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn list_executions_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(org_id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<ExecutionQuery>,
+) -> ApiResult<ApiList<ExecutionOut>> {
+    let page = PageQuery {
+        page: q.page.unwrap_or(1),
+        page_size: q.page_size.unwrap_or(20),
+    }
+    .page()?;
+    if let Some(s) = &q.status
+        && !STATUSES.contains(&s.as_str())
+    {
+        return Err(ApiError::validation(
+            "status",
+            format!("status must be one of {}", STATUSES.join(", ")),
+        ));
+    }
+    let tenant = caller.authorize(org_id).await?;
+    let filter = ExecutionFilter {
+        status: q.status,
+        agent_id: q.agent_id,
+        task_id: q.task_id,
+        since: q.since,
+    };
+    let (rows, total) = state
+        .store()
+        .executions()
+        .executions(tenant, &filter, page)
+        .await?;
+    Ok(ApiList::new(
+        rows.into_iter().map(Into::into).collect(),
+        page,
+        total,
+    ))
+}
+
+/// One execution.
+#[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "executions", params(("id" = Uuid, Path)), responses((status = 200, body = ExecutionOut), (status = 404)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn get_execution_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiResponse<ExecutionOut>> {
+    let tenant = execution_tenant(&state, &caller, id).await?;
+    Ok(ApiResponse::ok(
+        state
+            .store()
+            .executions()
+            .execution(tenant, id)
+            .await?
+            .into(),
+    ))
+}
+
+/// The execution's trace, in order.
+#[utoipa::path(get, path = "/api/v1/executions/{id}/trace", tag = "executions", params(("id" = Uuid, Path)), responses((status = 200, body = Vec<TraceEventOut>)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn trace_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiResponse<Vec<TraceEventOut>>> {
+    let tenant = execution_tenant(&state, &caller, id).await?;
+    let events = state.store().executions().trace(tenant, id).await?;
+    Ok(ApiResponse::ok(
+        events.into_iter().map(Into::into).collect(),
+    ))
+}
+
+/// Checks the trace's hash chain.
+#[utoipa::path(get, path = "/api/v1/executions/{id}/trace/verify", tag = "executions", params(("id" = Uuid, Path)), responses((status = 200, body = VerifyOut)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn verify_trace_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiResponse<VerifyOut>> {
+    let tenant = execution_tenant(&state, &caller, id).await?;
+    let events = state.store().executions().trace(tenant, id).await?;
+    Ok(ApiResponse::ok(match trace::verify(&events) {
+        Ok(n) => VerifyOut {
+            valid: true,
+            events: n,
+            first_bad_seq: None,
+        },
+        Err(seq) => VerifyOut {
+            valid: false,
+            events: events.len(),
+            first_bad_seq: Some(seq),
+        },
+    }))
+}
+
+async fn control(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    change: ControlChange<'_>,
+    refusal: &str,
+) -> ApiResult<ApiResponse<ExecutionOut>> {
+    let tenant = execution_tenant(state, caller, id).await?;
+    let row = state
+        .store()
+        .executions()
+        .control_execution(tenant, id, &change, cadre_types::time::now())
+        .await?;
+    match row {
+        Some(row) => {
+            if change.job.is_some() {
+                state.store().jobs_added(cadre_engine::QUEUE).await;
+            }
+            Ok(ApiResponse::ok(row.into()))
+        }
+        None => {
+            let current = state.store().executions().execution(tenant, id).await?;
+            Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("{refusal} (the execution is {})", current.status),
+            ))
+        }
+    }
+}
+
+const LIVE: [&str; 5] = [
+    "queued",
+    "running",
+    "waiting_approval",
+    "waiting_input",
+    "paused",
+];
+
+/// Pause at the next step boundary.
+#[utoipa::path(post, path = "/api/v1/executions/{id}/pause", tag = "executions", params(("id" = Uuid, Path)), responses((status = 200, body = ExecutionOut), (status = 409)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn pause_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiResponse<ExecutionOut>> {
+    let org = state
+        .store()
+        .executions()
+        .execution_org(id)
+        .await?
+        .unwrap_or_default();
+    let job = advance_job(
+        id,
+        org,
+        &format!("pause:{}", cadre_types::new_id()),
+        Duration::from_secs(60),
+    );
+    control(
+        &state,
+        &caller,
+        id,
+        ControlChange {
+            from: &["queued", "running", "waiting_approval", "waiting_input"],
+            control: Some("pause"),
+            status: None,
+            job: Some(&job),
+        },
+        "only a queued, running or waiting execution can be paused",
+    )
+    .await
+}
+
+/// Resume a paused execution.
+#[utoipa::path(post, path = "/api/v1/executions/{id}/resume", tag = "executions", params(("id" = Uuid, Path)), responses((status = 200, body = ExecutionOut), (status = 409)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn resume_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiResponse<ExecutionOut>> {
+    let org = state
+        .store()
+        .executions()
+        .execution_org(id)
+        .await?
+        .unwrap_or_default();
+    let job = advance_job(
+        id,
+        org,
+        &format!("resume:{}", cadre_types::new_id()),
+        Duration::from_secs(3600),
+    );
+    control(
+        &state,
+        &caller,
+        id,
+        ControlChange {
+            from: &["paused"],
+            control: None,
+            status: Some("queued"),
+            job: Some(&job),
+        },
+        "only a paused execution can be resumed",
+    )
+    .await
+}
+
+/// Cancel: takes effect within one step.
+#[utoipa::path(post, path = "/api/v1/executions/{id}/cancel", tag = "executions", params(("id" = Uuid, Path)), responses((status = 200, body = ExecutionOut), (status = 409)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn cancel_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiResponse<ExecutionOut>> {
+    let org = state
+        .store()
+        .executions()
+        .execution_org(id)
+        .await?
+        .unwrap_or_default();
+    let job = advance_job(
+        id,
+        org,
+        &format!("cancel:{}", cadre_types::new_id()),
+        Duration::from_secs(60),
+    );
+    control(
+        &state,
+        &caller,
+        id,
+        ControlChange {
+            from: &LIVE,
+            control: Some("cancel"),
+            status: None,
+            job: Some(&job),
+        },
+        "the execution has already finished",
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct InputIn {
+    answer: String,
+}
+
+/// Answer the execution's pending question (`request_human_input`).
+#[utoipa::path(post, path = "/api/v1/executions/{id}/input", tag = "executions", params(("id" = Uuid, Path)), request_body = InputIn, responses((status = 200, body = ExecutionOut), (status = 409)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn input_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<InputIn>,
+) -> ApiResult<ApiResponse<ExecutionOut>> {
+    let tenant = execution_tenant(&state, &caller, id).await?;
+    if body.answer.trim().is_empty() || body.answer.chars().count() > 20_000 {
+        return Err(ApiError::validation(
+            "answer",
+            "answer must be 1 to 20000 characters",
+        ));
+    }
+    let job = advance_job(
+        id,
+        tenant.org_id(),
+        &format!("input:{}", cadre_types::new_id()),
+        Duration::from_secs(3600),
+    );
+    let answer =
+        serde_json::json!({ "answer": body.answer, "by": caller.principal().map(|p| p.actor().1) });
+    match state
+        .store()
+        .executions()
+        .answer_input(tenant, id, &answer, &job, cadre_types::time::now())
+        .await?
+    {
+        Some(row) => {
+            state.store().jobs_added(cadre_engine::QUEUE).await;
+            Ok(ApiResponse::ok(row.into()))
+        }
+        None => Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the execution is not waiting for an answer",
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ApprovalQuery {
+    status: Option<String>,
+    page: Option<u32>,
+    page_size: Option<u32>,
+}
+
+/// Approvals of an organization, newest first.
+#[utoipa::path(get, path = "/api/v1/orgs/{orgId}/approvals", tag = "approvals", params(("orgId" = Uuid, Path), ApprovalQuery), responses((status = 200, body = Vec<ApprovalOut>)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn list_approvals_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(org_id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<ApprovalQuery>,
+) -> ApiResult<ApiList<ApprovalOut>> {
+    let page = PageQuery {
+        page: q.page.unwrap_or(1),
+        page_size: q.page_size.unwrap_or(20),
+    }
+    .page()?;
+    if let Some(s) = &q.status
+        && !["pending", "approved", "rejected", "expired"].contains(&s.as_str())
+    {
+        return Err(ApiError::validation(
+            "status",
+            "status must be pending, approved, rejected or expired",
+        ));
+    }
+    let tenant = caller.authorize(org_id).await?;
+    let (rows, total) = state
+        .store()
+        .executions()
+        .approvals(tenant, q.status.as_deref(), page)
+        .await?;
+    Ok(ApiList::new(
+        rows.into_iter().map(Into::into).collect(),
+        page,
+        total,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ApproveIn {
+    /// Run with these arguments instead (recorded as an edit).
+    #[schema(value_type = Option<Object>)]
+    arguments: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RejectIn {
+    reason: Option<String>,
+}
+
+/// A JSON body that may be left out entirely.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::validation("body", format!("the body is not valid: {e}")))
+}
+
+async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    status: &str,
+    reason: Option<String>,
+    edited: Option<Value>,
+) -> ApiResult<ApiResponse<ApprovalOut>> {
+    let org = state
+        .store()
+        .executions()
+        .approval_org(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("approval"))?;
+    let tenant = caller.authorize(org).await?;
+    let by = caller.principal().map(|p| p.actor().1).unwrap_or_default();
+    let approval = state.store().executions().approval(tenant, id).await?;
+    let job = advance_job(
+        approval.execution_id,
+        org,
+        &format!("approval:{id}"),
+        Duration::from_secs(3600),
+    );
+    let decision = Decision {
+        status: status.into(),
+        by,
+        reason,
+        edited_details: edited,
+    };
+    match state
+        .store()
+        .executions()
+        .decide_approval(tenant, id, &decision, &job, cadre_types::time::now())
+        .await?
+    {
+        Some(row) => {
+            state.store().jobs_added(cadre_engine::QUEUE).await;
+            Ok(ApiResponse::ok(row.into()))
+        }
+        None => Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the approval is no longer pending (decided or expired)",
+        )),
+    }
+}
+
+/// Approve a pending action, optionally with edited arguments.
+#[utoipa::path(post, path = "/api/v1/approvals/{id}/approve", tag = "approvals", params(("id" = Uuid, Path)), request_body = ApproveIn, responses((status = 200, body = ApprovalOut), (status = 409)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn approve_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    body: axum::body::Bytes,
+) -> ApiResult<ApiResponse<ApprovalOut>> {
+    let edited = optional_body::<ApproveIn>(&body)?.arguments;
+    if edited.as_ref().is_some_and(|a| !a.is_object()) {
+        return Err(ApiError::validation(
+            "arguments",
+            "arguments must be a JSON object",
+        ));
+    }
+    decide(&state, &caller, id, "approved", None, edited).await
+}
+
+/// Reject a pending action; the agent is told the reason.
+#[utoipa::path(post, path = "/api/v1/approvals/{id}/reject", tag = "approvals", params(("id" = Uuid, Path)), request_body = RejectIn, responses((status = 200, body = ApprovalOut), (status = 409)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn reject_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    body: axum::body::Bytes,
+) -> ApiResult<ApiResponse<ApprovalOut>> {
+    let reason = optional_body::<RejectIn>(&body)?
+        .reason
+        .map(|r| r.chars().take(2000).collect());
+    decide(&state, &caller, id, "rejected", reason, None).await
+}
