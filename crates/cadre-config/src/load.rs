@@ -12,11 +12,12 @@ use crate::{Config, ConfigError};
 pub const DEFAULT_TOML: &str = include_str!("../cadre.default.toml");
 
 /// Sections of the file; `CADRE_<SECTION>_<KEY>` maps to `<section>.<key>`.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "server",
     "database",
     "workers",
     "egress",
+    "engine",
     "log",
     "auth",
     "limits",

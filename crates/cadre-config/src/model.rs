@@ -20,6 +20,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub workers: WorkersConfig,
     pub egress: EgressConfig,
+    pub engine: EngineConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
@@ -101,6 +102,15 @@ pub struct WorkersConfig {
     pub lease_secs: u64,
     /// Running jobs allowed per organization and queue (0: no limit).
     pub max_running_per_org: u32,
+}
+
+/// How executions run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Seconds a pending approval waits for a decision before it expires
+    /// (and the agent is told).
+    pub approval_ttl_secs: u64,
 }
 
 /// Where agents' `http_request` may go beyond the public internet.
@@ -316,6 +326,14 @@ impl Config {
                 "workers.lease_secs",
                 self.workers.lease_secs,
                 "2 to 3600 seconds",
+            ),
+        );
+        check(
+            (1..=604_800).contains(&self.engine.approval_ttl_secs),
+            ConfigError::one(
+                "engine.approval_ttl_secs",
+                self.engine.approval_ttl_secs,
+                "1 to 604800 seconds (a week)",
             ),
         );
         check(

@@ -28,6 +28,9 @@ pub const ADVANCE: &str = "execution.advance.v1";
 /// The queue executions run on.
 pub const QUEUE: &str = "default";
 
+/// Statuses of an execution that waits for something outside the engine.
+const PARKED: [&str; 3] = ["waiting_approval", "waiting_input", "paused"];
+
 /// Statuses an execution never leaves.
 pub const TERMINAL: [&str; 3] = ["completed", "failed", "cancelled"];
 
@@ -67,9 +70,13 @@ pub(crate) struct Inner {
 /// Why a step could not be taken (the job decides what to do).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StepError {
-    /// Another worker or runner owns the execution now: stop quietly.
+    /// The job's lease was taken over: another worker owns the job now.
     #[error("superseded")]
     Superseded,
+    /// The execution changed under the step (a pause or cancel came in as
+    /// it parked): take the step again from the new state.
+    #[error("the execution changed during the step")]
+    Moved,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -79,7 +86,7 @@ impl From<StoreError> for StepError {
         match e {
             StoreError::StaleLease => StepError::Superseded,
             StoreError::Conflict { ref constraint } if constraint == "trace_head" => {
-                StepError::Superseded
+                StepError::Moved
             }
             other => StepError::Store(other),
         }
@@ -120,6 +127,8 @@ impl Step {
                 lease,
                 lease_until: at + lease_len,
                 expected_seq: ex.trace_seq,
+                expected_control: ex.control.clone(),
+                release_runner: false,
                 state: ExecutionState {
                     status: ex.status.clone(),
                     steps: ex.steps,
@@ -251,16 +260,65 @@ impl Engine {
         )]
         let tenant = Tenant::new(org);
         let lease = Some(ctx.job.lease());
-        loop {
+        let job = ctx.job.id;
+        let store = self.store();
+        let fail = |e: StoreError| JobError::Retry(e.to_string());
+        if let Some(Value::String(approval)) = ctx.job.payload.0.get("ifWaitingFor") {
+            // An approval's expiry timer: only if the execution still waits on it.
+            let ex = store
+                .executions()
+                .execution(tenant, id)
+                .await
+                .map_err(fail)?;
+            let waiting = Checkpoint::from_json(&ex.checkpoint.0).waiting;
+            if !matches!(waiting, Some(Wait::Approval { approval_id, .. }) if approval_id.to_string() == *approval)
+            {
+                return Ok(());
+            }
+        }
+        if !store
+            .executions()
+            .take_runner(tenant, id, job, cadre_types::time::now())
+            .await
+            .map_err(fail)?
+        {
+            // Another job is advancing it: a running one sees pauses and
+            // cancels at its next step; one that is just parking gives the
+            // execution up in a moment, so try again then.
+            let ex = store
+                .executions()
+                .execution(tenant, id)
+                .await
+                .map_err(fail)?;
+            return if PARKED.contains(&ex.status.as_str()) {
+                Err(JobError::Retry(
+                    "another job is finishing a step of this execution".into(),
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        let mut moved = 0;
+        let outcome = loop {
             if ctx.cancel.is_cancelled() {
-                return Err(JobError::Retry("the worker is stopping".into()));
+                break Err(JobError::Retry("the worker is stopping".into()));
             }
             match self.step(tenant, id, lease).await {
                 Ok(Next::Continue) => {}
-                Ok(Next::Stop) | Err(StepError::Superseded) => return Ok(()),
-                Err(StepError::Store(e)) => return Err(JobError::Retry(e.to_string())),
+                Ok(Next::Stop) | Err(StepError::Superseded) => break Ok(()),
+                Err(StepError::Moved) if moved < 5 => moved += 1,
+                Err(StepError::Moved) => {
+                    break Err(JobError::Retry(
+                        "the execution kept changing under its steps".into(),
+                    ));
+                }
+                Err(StepError::Store(e)) => break Err(fail(e)),
             }
+        };
+        if let Err(e) = store.executions().release_runner(tenant, id, job).await {
+            tracing::warn!(execution_id = %id, error = %e, "could not give up the execution; it frees itself when this job ends");
         }
+        outcome
     }
 
     /// Takes one step of the execution (or records why it cannot).

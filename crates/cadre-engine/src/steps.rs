@@ -29,6 +29,14 @@ impl Engine {
         mut step: Step,
         call: ToolCall,
     ) -> Result<Next, StepError> {
+        if step.commit.state.steps >= i64::from(ctx.limits.max_steps) {
+            let reason = format!(
+                "budget exceeded: {} steps taken, the limit is {}",
+                step.commit.state.steps, ctx.limits.max_steps
+            );
+            step.finish(ctx.ex, "failed", Some(reason));
+            return self.commit(ctx.tenant, step, Next::Stop).await;
+        }
         let allowed = ctx.agent.tools.contains(&call.name) && tools::find(&call.name).is_some();
         let policy = spec::approval_policy(&ctx.agent.approval_policy).unwrap_or_default();
         let decision = if allowed {

@@ -339,7 +339,7 @@ fn build_engine(
         egress,
         cadre_engine::EngineConfig {
             lease,
-            ..cadre_engine::EngineConfig::default()
+            approval_ttl: Duration::from_secs(config.engine.approval_ttl_secs),
         },
     ))
 }

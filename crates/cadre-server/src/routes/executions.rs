@@ -599,17 +599,17 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiRe
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::validation("body", format!("the body is not valid: {e}")))
+    crate::extract::parse_json(body)
 }
 
+/// Records a decision. The body is read only once the caller may see the
+/// approval: a foreign id is 404 whatever the body says.
 async fn decide(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
     status: &str,
-    reason: Option<String>,
-    edited: Option<Value>,
+    body: &[u8],
 ) -> ApiResult<ApiResponse<ApprovalOut>> {
     let org = state
         .store()
@@ -618,6 +618,19 @@ async fn decide(
         .await?
         .ok_or_else(|| ApiError::not_found("approval"))?;
     let tenant = caller.authorize(org).await?;
+    let (reason, edited) = if status == "approved" {
+        let edited = optional_body::<ApproveIn>(body)?.arguments;
+        if edited.as_ref().is_some_and(|a| !a.is_object()) {
+            return Err(ApiError::validation(
+                "arguments",
+                "arguments must be a JSON object",
+            ));
+        }
+        (None, edited)
+    } else {
+        let reason = optional_body::<RejectIn>(body)?.reason;
+        (reason.map(|r| r.chars().take(2000).collect()), None)
+    };
     let by = caller.principal().map(|p| p.actor().1).unwrap_or_default();
     let approval = state.store().executions().approval(tenant, id).await?;
     let job = advance_job(
@@ -649,7 +662,8 @@ async fn decide(
     }
 }
 
-/// Approve a pending action, optionally with edited arguments.
+/// Approve a pending action, optionally with edited arguments
+/// (`{"arguments": {...}}`; the body may be left out).
 #[utoipa::path(post, path = "/api/v1/approvals/{id}/approve", tag = "approvals", params(("id" = Uuid, Path)), request_body = ApproveIn, responses((status = 200, body = ApprovalOut), (status = 409)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn approve_handler(
@@ -658,17 +672,11 @@ pub(crate) async fn approve_handler(
     ApiPath(id): ApiPath<Uuid>,
     body: axum::body::Bytes,
 ) -> ApiResult<ApiResponse<ApprovalOut>> {
-    let edited = optional_body::<ApproveIn>(&body)?.arguments;
-    if edited.as_ref().is_some_and(|a| !a.is_object()) {
-        return Err(ApiError::validation(
-            "arguments",
-            "arguments must be a JSON object",
-        ));
-    }
-    decide(&state, &caller, id, "approved", None, edited).await
+    decide(&state, &caller, id, "approved", &body).await
 }
 
-/// Reject a pending action; the agent is told the reason.
+/// Reject a pending action (`{"reason": "..."}`, optional); the agent is
+/// told the reason.
 #[utoipa::path(post, path = "/api/v1/approvals/{id}/reject", tag = "approvals", params(("id" = Uuid, Path)), request_body = RejectIn, responses((status = 200, body = ApprovalOut), (status = 409)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn reject_handler(
@@ -677,8 +685,5 @@ pub(crate) async fn reject_handler(
     ApiPath(id): ApiPath<Uuid>,
     body: axum::body::Bytes,
 ) -> ApiResult<ApiResponse<ApprovalOut>> {
-    let reason = optional_body::<RejectIn>(&body)?
-        .reason
-        .map(|r| r.chars().take(2000).collect());
-    decide(&state, &caller, id, "rejected", reason, None).await
+    decide(&state, &caller, id, "rejected", &body).await
 }

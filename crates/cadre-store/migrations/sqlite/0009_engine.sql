@@ -83,6 +83,9 @@ CREATE TABLE executions (
     status          TEXT NOT NULL,
     -- A pause or cancel asked for, applied at the next step boundary.
     control         TEXT,
+    -- The job advancing the execution now; others leave it alone while
+    -- that job's lease is live.
+    runner          BLOB,
     -- The answer to a pending request_human_input, taken by the engine.
     input           TEXT,
     steps           INTEGER NOT NULL,

@@ -193,6 +193,12 @@ pub struct StepCommit {
     /// The trace head the step started from: if another writer moved it,
     /// the commit is refused with a `trace_head` conflict.
     pub expected_seq: i64,
+    /// The control request the step saw. A step that parks or finishes the
+    /// execution (`release_runner`) is refused the same way when a pause or
+    /// cancel was asked for since, so it is taken again and honours it.
+    pub expected_control: Option<String>,
+    /// The execution stops here (parked or finished): the job gives it up.
+    pub release_runner: bool,
     pub state: ExecutionState,
     /// Events to append (hashes already chained from the head).
     pub events: Vec<TraceEventRow>,
@@ -240,6 +246,17 @@ pub trait ExecutionQueries: Send + Sync {
     async fn trace(&self, tenant: Tenant, id: Uuid) -> Result<Vec<TraceEventRow>>;
     /// The state kept after `step`.
     async fn checkpoint_at(&self, tenant: Tenant, id: Uuid, step: i64) -> Result<Option<Value>>;
+    /// Makes `job` the execution's runner unless another job whose lease is
+    /// live holds it; `false` when one does.
+    async fn take_runner(
+        &self,
+        tenant: Tenant,
+        id: Uuid,
+        job: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Gives the execution up (if `job` holds it).
+    async fn release_runner(&self, tenant: Tenant, id: Uuid, job: Uuid) -> Result<()>;
     /// Applies one step; see [`StepCommit`].
     async fn commit_step(&self, tenant: Tenant, commit: &StepCommit) -> Result<()>;
     /// Applies a [`ControlChange`]; `None` when the execution's status was
@@ -429,6 +446,32 @@ super::for_both_backends!(ExecutionQueries {
         Ok(state.map(|s| s.0))
     }
 
+    async fn take_runner(&self, tenant: Tenant, id: Uuid, job: Uuid, now: OffsetDateTime) -> Result<bool> {
+        let taken = sqlx::query(
+            "UPDATE executions SET runner = $3
+             WHERE org_id = $1 AND id = $2
+               AND (runner IS NULL OR runner = $3
+                    OR NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = executions.runner AND j.state = 'running' AND j.lease_until > $4))",
+        )
+        .bind(tenant.org_id())
+        .bind(id)
+        .bind(job)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    async fn release_runner(&self, tenant: Tenant, id: Uuid, job: Uuid) -> Result<()> {
+        sqlx::query("UPDATE executions SET runner = NULL WHERE org_id = $1 AND id = $2 AND runner = $3")
+            .bind(tenant.org_id())
+            .bind(id)
+            .bind(job)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn commit_step(&self, tenant: Tenant, c: &StepCommit) -> Result<()> {
         let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
@@ -450,8 +493,9 @@ super::for_both_backends!(ExecutionQueries {
                     models = $9, checkpoint = $10, error = $11, started_at = $12, finished_at = $13,
                     control = CASE WHEN $14 THEN NULL ELSE control END,
                     input = CASE WHEN $15 THEN NULL ELSE input END,
-                    trace_seq = COALESCE($16, trace_seq), trace_hash = COALESCE($17, trace_hash), updated_at = $18
-             WHERE org_id = $1 AND id = $2 AND trace_seq = $3",
+                    trace_seq = COALESCE($16, trace_seq), trace_hash = COALESCE($17, trace_hash), updated_at = $18,
+                    runner = CASE WHEN $19 THEN NULL ELSE runner END
+             WHERE org_id = $1 AND id = $2 AND trace_seq = $3 AND (NOT $19 OR COALESCE(control, '') = $20)",
         )
         .bind(org)
         .bind(c.execution_id)
@@ -471,6 +515,8 @@ super::for_both_backends!(ExecutionQueries {
         .bind(head.map(|e| e.seq))
         .bind(head.map(|e| e.hash.as_str()))
         .bind(c.at)
+        .bind(c.release_runner)
+        .bind(c.expected_control.as_deref().unwrap_or(""))
         .execute(&mut *tx)
         .await?;
         if moved.rows_affected() != 1 {
