@@ -132,6 +132,18 @@ pub const ROUTES: &[(&str, &str, Access, Category)] = &[
     ("POST", "/api/v1/executions/{id}/resume", Org(EditWork), Api),
     ("POST", "/api/v1/executions/{id}/cancel", Org(EditWork), Api),
     ("POST", "/api/v1/executions/{id}/input", Org(EditWork), Api),
+    (
+        "POST",
+        "/api/v1/executions/{id}/fork",
+        Org(EditWork),
+        Executions,
+    ),
+    (
+        "POST",
+        "/api/v1/tasks/{taskId}/execute",
+        Org(EditWork),
+        Executions,
+    ),
     ("GET", "/api/v1/orgs/{orgId}/approvals", Org(View), Api),
     ("POST", "/api/v1/approvals/{id}/approve", Org(Approve), Api),
     ("POST", "/api/v1/approvals/{id}/reject", Org(Approve), Api),

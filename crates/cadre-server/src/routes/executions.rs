@@ -181,26 +181,47 @@ fn timeout_of(agent_limits: &Value) -> Duration {
     )
 }
 
-/// Creates a queued execution of `agent` on `task_id` with its first job.
+/// What a new execution starts from: nothing (a fresh run) or an earlier
+/// execution's state after one of its steps (a fork).
+pub(crate) struct Origin {
+    pub trigger: &'static str,
+    pub forked: Option<(Uuid, i64)>,
+    pub checkpoint: Value,
+}
+
+impl Origin {
+    pub(crate) fn fresh() -> Self {
+        Self {
+            trigger: "user",
+            forked: None,
+            checkpoint: cadre_engine::checkpoint::Checkpoint::default().to_json(),
+        }
+    }
+}
+
+/// Creates a queued execution of `agent` (at `agent_version`) on `task_id`
+/// with its first job, in one transaction.
 pub(crate) async fn start_execution(
     state: &AppState,
     tenant: Tenant,
     agent: &AgentRow,
+    agent_version: i64,
     task_id: Uuid,
     by: Option<Uuid>,
+    origin: Origin,
 ) -> ApiResult<ExecutionOut> {
     let id = cadre_types::new_id();
     let execution = NewExecution {
         id,
         agent_id: agent.id,
-        agent_version: agent.version,
+        agent_version,
         task_id,
         parent_id: None,
-        trigger_kind: "user".into(),
+        trigger_kind: origin.trigger.into(),
         triggered_by: by,
-        checkpoint: cadre_engine::checkpoint::Checkpoint::default().to_json(),
-        forked_from: None,
-        forked_at_step: None,
+        checkpoint: origin.checkpoint,
+        forked_from: origin.forked.map(|f| f.0),
+        forked_at_step: origin.forked.map(|f| f.1),
         trace_hash: trace::GENESIS.into(),
         at: cadre_types::time::now(),
     };
@@ -212,6 +233,85 @@ pub(crate) async fn start_execution(
         .await?;
     state.store().jobs_added(cadre_engine::QUEUE).await;
     Ok(row.into())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ForkIn {
+    /// Start from the state after this step (0: from the beginning).
+    from_step: i64,
+    /// Replace that state (a checkpoint as the engine keeps it:
+    /// `{"messages": [...], "pending": [...]}`), for "what if" runs.
+    #[schema(value_type = Option<Object>)]
+    state: Option<Value>,
+}
+
+/// Start a new execution from an earlier step of this one.
+#[utoipa::path(post, path = "/api/v1/executions/{id}/fork", tag = "executions", params(("id" = Uuid, Path)), request_body = ForkIn, responses((status = 202, body = ExecutionOut), (status = 404), (status = 409), (status = 422)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn fork_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<ForkIn>,
+) -> ApiResult<ApiResponse<ExecutionOut>> {
+    use cadre_engine::checkpoint::Checkpoint;
+    let tenant = execution_tenant(&state, &caller, id).await?;
+    let ex = state.store().executions().execution(tenant, id).await?;
+    let unprocessable = |field: &str, message: String| {
+        ApiError::validation(field, message)
+            .with_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY)
+    };
+    if !(0..=ex.steps).contains(&body.from_step) {
+        return Err(unprocessable(
+            "fromStep",
+            format!(
+                "fromStep must be between 0 and {} (the steps taken)",
+                ex.steps
+            ),
+        ));
+    }
+    let checkpoint = match (body.state, body.from_step) {
+        (Some(edited), _) => {
+            let parsed: Checkpoint = serde_json::from_value(edited)
+                .map_err(|e| unprocessable("state", format!("not an execution state: {e}")))?;
+            parsed.to_json()
+        }
+        (None, 0) => Checkpoint::default().to_json(),
+        (None, step) => state
+            .store()
+            .executions()
+            .checkpoint_at(tenant, id, step)
+            .await?
+            .ok_or_else(|| unprocessable("fromStep", format!("no state was kept after step {step} (it parked the execution); choose an earlier or later step")))?,
+    };
+    let agent = match state.store().agents().agent(tenant, ex.agent_id).await {
+        Ok(agent) => agent,
+        Err(cadre_store::StoreError::NotFound) => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "the agent of this execution was deleted; it cannot be forked",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let origin = Origin {
+        trigger: "fork",
+        forked: Some((id, body.from_step)),
+        checkpoint,
+    };
+    let by = caller.principal().map(|p| p.actor().1);
+    let forked = start_execution(
+        &state,
+        tenant,
+        &agent,
+        ex.agent_version,
+        ex.task_id,
+        by,
+        origin,
+    )
+    .await?;
+    Ok(ApiResponse::accepted(forked))
 }
 
 async fn execution_tenant(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Tenant> {

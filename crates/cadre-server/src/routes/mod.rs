@@ -88,6 +88,8 @@ pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
         .routes(routes!(executions::resume_handler))
         .routes(routes!(executions::cancel_handler))
         .routes(routes!(executions::input_handler))
+        .routes(routes!(executions::fork_handler))
+        .routes(routes!(agents::execute_task_handler))
         .routes(routes!(executions::list_approvals_handler))
         .routes(routes!(executions::approve_handler))
         .routes(routes!(executions::reject_handler))

@@ -88,6 +88,12 @@ fn fake_model(hook: SocketAddr) -> axum::Router {
                 // Never finishes on its own: each call differs, so it is no loop.
                 std::thread::sleep(Duration::from_millis(100));
                 vec![call("recall", json!({ "query": format!("q{n}") }))]
+            } else if brief.contains("Delegate") {
+                let agent = brief.split_whitespace().last().unwrap_or("").to_owned();
+                match n {
+                    0 => vec![call("delegate", json!({ "agentId": agent, "title": "Simple child work", "instructions": "Say done." }))],
+                    _ => vec![],
+                }
             } else if brief.contains("Loop") {
                 vec![call("recall", json!({ "query": "same" }))]
             } else {
@@ -110,9 +116,14 @@ fn fake_model(hook: SocketAddr) -> axum::Router {
 /// A hook receiver: every request's path, `Idempotency-Key` and body.
 type Hits = Arc<Mutex<Vec<(String, String, String)>>>;
 
-fn receiver() -> (SocketAddr, Hits) {
+/// Set to make the receiver hold its next request's answer for 10 s (long
+/// enough to kill the caller mid-request).
+type Stall = Arc<std::sync::atomic::AtomicBool>;
+
+fn receiver() -> (SocketAddr, Hits, Stall) {
     let seen: Hits = Arc::default();
-    let record = Arc::clone(&seen);
+    let stall: Stall = Arc::default();
+    let (record, hold) = (Arc::clone(&seen), Arc::clone(&stall));
     let addr = serve_in_background(axum::Router::new().fallback(
         move |uri: axum::http::Uri, headers: HeaderMap, body: String| async move {
             let key = headers
@@ -124,10 +135,13 @@ fn receiver() -> (SocketAddr, Hits) {
                 .lock()
                 .unwrap()
                 .push((uri.path().to_owned(), key, body));
+            if hold.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
             "ok"
         },
     ));
-    (addr, seen)
+    (addr, seen, stall)
 }
 
 /// A server, an owner's token, an org with the fake model configured.
@@ -138,24 +152,41 @@ struct World {
     org: String,
     hook: SocketAddr,
     hits: Hits,
+    stall: Stall,
+    env: Vec<(String, String)>,
     _tmp: tempfile::TempDir,
 }
 
 impl World {
-    fn start(env: &[(&str, &str)], allow_hook: bool) -> World {
-        let (hook, hits) = receiver();
+    fn command(tmp: &std::path::Path, env: &[(String, String)]) -> std::process::Command {
+        let mut cmd = cadre(&tmp.join("data"));
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// Kills the server with SIGKILL and starts it again on the same data.
+    fn kill_and_restart(&mut self) {
+        self.server.child.kill().unwrap();
+        self.server.child.wait().unwrap();
+        self.server = Running::serve(World::command(self._tmp.path(), &self.env));
+        self.api = Api::new(&self.server);
+    }
+
+    fn start(extra: &[(&str, &str)], allow_hook: bool) -> World {
+        let (hook, hits, stall) = receiver();
         let model = serve_in_background(fake_model(hook));
         let tmp = tempfile::tempdir().unwrap();
-        let mut cmd = cadre(&tmp.path().join("data"));
         // The tests poll; plan rate limits are another test's subject.
-        cmd.env("CADRE_LIMITS_ENABLED", "false");
+        let mut env: Vec<(String, String)> = vec![("CADRE_LIMITS_ENABLED".into(), "false".into())];
         if allow_hook {
-            cmd.env("CADRE_EGRESS_ALLOW", hook.to_string());
+            env.push(("CADRE_EGRESS_ALLOW".into(), hook.to_string()));
         }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let server = Running::serve(cmd);
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let server = Running::serve(World::command(tmp.path(), &env));
         let api = Api::new(&server);
         let token = api.signup("owner@example.com");
         let (_, org) = api.call(
@@ -176,6 +207,8 @@ impl World {
             org,
             hook,
             hits,
+            stall,
+            env,
             _tmp: tmp,
         }
     }
@@ -731,5 +764,175 @@ fn bad_agent_definitions_and_disabled_agents_are_refused_clearly() {
     assert_eq!(status, 409, "disabled comes first: {body}");
     let templates = w.get("/api/v1/agent-templates");
     assert!(templates.as_array().unwrap().len() >= 20);
+    assert!(w.server.terminate().0.success());
+}
+
+#[test]
+fn fork_reruns_from_a_step_and_tasks_run_again_by_id() {
+    let w = World::start(&[], true);
+    let agent = w.agent(
+        json!({ "approvalPolicy": { "default": "auto", "tools": { "http_request": "auto" } } }),
+    );
+    let id = w.execute(&agent, "Report without asking");
+    let done = w.finished(&id);
+    assert_eq!(
+        (done["status"].as_str(), done["steps"].as_i64()),
+        (Some("completed"), Some(5)),
+        "{done}"
+    );
+
+    let (status, body) = w.api.call(
+        "POST",
+        &format!("/api/v1/executions/{id}/fork"),
+        Some(json!({ "fromStep": 99 })),
+        &w.token,
+    );
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("fromStep")),
+        "{body}"
+    );
+    let (status, fork) = w.api.call(
+        "POST",
+        &format!("/api/v1/executions/{id}/fork"),
+        Some(json!({ "fromStep": 2 })),
+        &w.token,
+    );
+    assert_eq!(status, 202, "{fork}");
+    let fork_id = fork["data"]["id"].as_str().unwrap().to_owned();
+    let forked = w.finished(&fork_id);
+    assert_eq!(forked["status"], "completed", "{forked}");
+    assert_eq!(
+        (
+            forked["forkedFrom"].as_str(),
+            forked["forkedAtStep"].as_i64()
+        ),
+        (Some(id.as_str()), Some(2))
+    );
+    assert_eq!(
+        forked["steps"], 3,
+        "only the steps after step 2 run again: {forked}"
+    );
+    let trace = w.get(&format!("/api/v1/executions/{fork_id}/trace"));
+    assert_eq!(trace[0]["data"]["forkedFrom"], id.as_str());
+    assert!(
+        !trace
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "output_added"),
+        "the output step is not repeated"
+    );
+    let keys: Vec<String> = w.hits.lock().unwrap().iter().map(|h| h.1.clone()).collect();
+    assert_eq!(keys.len(), 2, "one call per execution: {keys:?}");
+    assert!(
+        keys[0].starts_with(&id) && keys[1].starts_with(&fork_id),
+        "{keys:?}"
+    );
+
+    let task = done["taskId"].as_str().unwrap();
+    let (status, again) = w.api.call(
+        "POST",
+        &format!("/api/v1/tasks/{task}/execute"),
+        Some(json!({})),
+        &w.token,
+    );
+    assert_eq!(status, 202, "the task's assignee runs it: {again}");
+    assert_eq!(again["data"]["agentId"], agent.as_str());
+    w.finished(again["data"]["id"].as_str().unwrap());
+    let stranger = w.api.signup("stranger@example.com");
+    for (path, body) in [
+        (format!("/api/v1/tasks/{task}/execute"), json!({})),
+        (
+            format!("/api/v1/executions/{id}/fork"),
+            json!({ "fromStep": 0 }),
+        ),
+    ] {
+        let (status, _) = w.api.call("POST", &path, Some(body), &stranger);
+        assert_eq!(status, 404, "{path}");
+    }
+    assert!(w.server.terminate().0.success());
+}
+
+#[test]
+fn a_delegating_agent_waits_for_its_child_without_holding_a_worker() {
+    let w = World::start(&[], false);
+    let child = w.agent(json!({ "name": "Helper" }));
+    let lead = w.agent(
+        json!({ "name": "Lead", "kind": "coordinator", "tools": ["add_output", "delegate"] }),
+    );
+    let id = w.execute(&lead, &format!("Delegate the work to {child}"));
+    let done = w.finished(&id);
+    assert_eq!(done["status"], "completed", "{done}");
+    let children = w.get(&format!(
+        "/api/v1/orgs/{}/executions?agentId={child}",
+        w.org
+    ));
+    let children = children.as_array().unwrap();
+    assert_eq!(children.len(), 1, "{children:?}");
+    assert_eq!(children[0]["parentId"], id.as_str());
+    assert_eq!(children[0]["status"], "completed");
+    let trace = w.get(&format!("/api/v1/executions/{id}/trace"));
+    let handoffs: Vec<&str> = trace
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "handoff")
+        .map(|e| e["data"]["direction"].as_str().unwrap())
+        .collect();
+    assert_eq!(handoffs, ["delegated", "returned"]);
+    assert!(w.server.terminate().0.success());
+}
+
+#[test]
+fn a_worker_killed_mid_effect_resumes_without_repeating_a_step() {
+    // Short leases so the restarted process takes the job over quickly.
+    let mut w = World::start(&[("CADRE_WORKERS_LEASE_SECS", "2")], true);
+    let agent = w.agent(
+        json!({ "approvalPolicy": { "default": "auto", "tools": { "http_request": "auto" } } }),
+    );
+    w.stall.store(true, std::sync::atomic::Ordering::SeqCst);
+    let id = w.execute(&agent, "Report without asking");
+    // The request is out (its intent committed), its result not yet recorded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while w.hits.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the hook was never called");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    w.kill_and_restart();
+    let done = w.finished(&id);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["steps"], 5, "no step repeated or lost: {done}");
+    let hits = w.hits.lock().unwrap().clone();
+    assert!(
+        hits.len() >= 2,
+        "the interrupted call was retried: {hits:?}"
+    );
+    let keys: std::collections::HashSet<&str> = hits.iter().map(|h| h.1.as_str()).collect();
+    assert_eq!(
+        keys.len(),
+        1,
+        "every attempt carries the same key, so the receiver sees one effect: {hits:?}"
+    );
+    let trace = w.get(&format!("/api/v1/executions/{id}/trace"));
+    let count = |kind: &str| {
+        trace
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == kind)
+            .count()
+    };
+    assert_eq!(
+        (
+            count("llm_call"),
+            count("tool_call"),
+            count("execution_finished")
+        ),
+        (3, 2, 1),
+        "{trace:#}"
+    );
+    let kinds = w.trace_kinds(&id);
+    assert_eq!(kinds.len(), trace.as_array().unwrap().len());
     assert!(w.server.terminate().0.success());
 }
