@@ -213,28 +213,15 @@ pub struct Response {
 impl Egress {
     pub fn new(allow: AllowList) -> Result<Self, EgressError> {
         let allow = Arc::new(allow);
-        let for_redirects = Arc::clone(&allow);
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver {
-                allow: (*allow).clone(),
-            }))
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= MAX_REDIRECTS {
-                    return attempt.error(EgressError::Refused("too many redirects".into()));
-                }
-                match check_url(attempt.url(), &for_redirects) {
-                    Ok(()) => attempt.follow(),
-                    Err(e) => attempt.error(e),
-                }
-            }))
-            .timeout(TIMEOUT)
-            .no_proxy()
-            .build()
-            .map_err(|e| EgressError::Failed(e.to_string()))?;
-        Ok(Self { client, allow })
+        Ok(Self {
+            client: client(Arc::clone(&allow))?,
+            allow,
+        })
     }
 
-    /// Sends a request; `idempotency_key` goes in the `Idempotency-Key` header.
+    /// Sends a request; `idempotency_key` goes in the `Idempotency-Key`
+    /// header. `org_allow` adds the organization's own allow-list to the
+    /// instance's.
     pub async fn send(
         &self,
         method: &str,
@@ -242,13 +229,21 @@ impl Egress {
         headers: &[(String, String)],
         body: Option<String>,
         idempotency_key: &str,
+        org_allow: &AllowList,
     ) -> Result<Response, EgressError> {
         let url = Url::parse(url).map_err(|e| EgressError::Refused(format!("not a URL: {e}")))?;
-        check_url(&url, &self.allow)?;
+        let (client, allow) = if org_allow.entries.is_empty() {
+            (self.client.clone(), Arc::clone(&self.allow))
+        } else {
+            let mut merged = (*self.allow).clone();
+            merged.entries.extend(org_allow.entries.iter().cloned());
+            let merged = Arc::new(merged);
+            (client(Arc::clone(&merged))?, merged)
+        };
+        check_url(&url, &allow)?;
         let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| EgressError::Refused(format!("method {method:?} is not allowed")))?;
-        let mut request = self
-            .client
+        let mut request = client
             .request(method, url)
             .header("Idempotency-Key", idempotency_key);
         for (k, v) in headers {
@@ -285,6 +280,28 @@ impl Egress {
             truncated,
         })
     }
+}
+
+/// A client whose every connection and redirect is checked against `allow`.
+fn client(allow: Arc<AllowList>) -> Result<reqwest::Client, EgressError> {
+    let for_redirects = Arc::clone(&allow);
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver {
+            allow: (*allow).clone(),
+        }))
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                return attempt.error(EgressError::Refused("too many redirects".into()));
+            }
+            match check_url(attempt.url(), &for_redirects) {
+                Ok(()) => attempt.follow(),
+                Err(e) => attempt.error(e),
+            }
+        }))
+        .timeout(TIMEOUT)
+        .no_proxy()
+        .build()
+        .map_err(|e| EgressError::Failed(e.to_string()))
 }
 
 /// The refusal inside a reqwest error, if there is one, else the error.

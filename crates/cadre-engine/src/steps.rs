@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::checkpoint::{Checkpoint, Wait};
+use crate::egress::AllowList;
 use crate::engine::{Ctx, Engine, Next, Step, StepError, advance_job};
 use crate::models::endpoints_for;
 use crate::spec::{self, ToolPolicy};
@@ -142,7 +143,7 @@ impl Engine {
                 }
                 Some(intent) => match tool.map(|t| t.on_unknown) {
                     Some(Unknown::RetrySameKey) => {
-                        self.external(&call, &intent.idempotency_key).await
+                        self.external(ctx, &call, &intent.idempotency_key).await
                     }
                     _ => {
                         json!({ "error": "the outcome of this call is unknown (interrupted); it was not run again" })
@@ -165,7 +166,7 @@ impl Engine {
                     intent.commit.jobs.clear();
                     let head = self.commit_keep(ctx.tenant, intent).await?;
                     step = Step::new(&head, step.commit.lease, self.config().lease);
-                    self.external(&call, &key).await
+                    self.external(ctx, &call, &key).await
                 }
             }
         } else {
@@ -202,7 +203,25 @@ impl Engine {
         Ok(self.store().executions().execution(tenant, id).await?)
     }
 
-    async fn external(&self, call: &ToolCall, key: &str) -> Value {
+    async fn external(&self, ctx: &Ctx<'_>, call: &ToolCall, key: &str) -> Value {
+        // The org's own allow-list: `settings.egress.allow` (host or host:port).
+        let org_allow = match self.store().orgs().org(ctx.tenant).await {
+            Ok(org) => AllowList::new(
+                &org.settings.0["egress"]["allow"]
+                    .as_array()
+                    .map(|hosts| {
+                        hosts
+                            .iter()
+                            .filter_map(|h| h.as_str().map(str::to_owned))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default(),
+            ),
+            Err(e) => {
+                return json!({ "error": format!("could not read the organization's settings: {e}") });
+            }
+        };
+        let org_allow = &org_allow;
         let args = &call.arguments;
         let text = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_owned);
         let (Some(method), Some(url)) = (text("method"), text("url")) else {
@@ -220,7 +239,7 @@ impl Engine {
         match self
             .inner
             .egress
-            .send(&method, &url, &headers, text("body"), key)
+            .send(&method, &url, &headers, text("body"), key, org_allow)
             .await
         {
             Ok(r) => serde_json::to_value(r).unwrap_or_default(),

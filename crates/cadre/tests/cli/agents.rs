@@ -80,8 +80,9 @@ fn fake_model(hook: SocketAddr) -> axum::Router {
             } else if brief.contains("Probe") {
                 match n {
                     0 => vec![call("http_request", json!({ "method": "GET", "url": "http://169.254.169.254/latest/meta-data/" }))],
-                    1 => vec![call("http_request", json!({ "method": "GET", "url": hook_url }))],
+                    1 => vec![call("http_request", json!({ "method": "GET", "url": format!("http://localhost:{}/hook", hook.port()) }))],
                     2 => vec![call("http_request", json!({ "method": "GET", "url": format!("http://0x7f000001:{}/hook", hook.port()) }))],
+                    3 => vec![call("http_request", json!({ "method": "GET", "url": format!("http://{hook}/redirect") }))],
                     _ => vec![],
                 }
             } else if brief.contains("Forever") {
@@ -138,7 +139,20 @@ fn receiver() -> (SocketAddr, Hits, Stall) {
             if hold.swap(false, std::sync::atomic::Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_secs(10)).await;
             }
-            "ok"
+            if uri.path() == "/redirect" {
+                // Off to loopback by another name: the client must refuse to follow.
+                let host = headers
+                    .get("host")
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("");
+                let port = host.rsplit(':').next().unwrap_or("80").to_owned();
+                return axum::response::Response::builder()
+                    .status(302)
+                    .header("location", format!("http://[::1]:{port}/secret"))
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+            }
+            axum::response::Response::new(axum::body::Body::from("ok"))
         },
     ));
     (addr, seen, stall)
@@ -599,37 +613,69 @@ fn an_approval_nobody_decides_expires_and_the_action_is_not_taken() {
 
 #[test]
 fn http_request_never_reaches_internal_addresses() {
-    // The hook is on loopback and not allow-listed here.
+    // The hook is on loopback and not allow-listed for the instance.
     let w = World::start(&[], false);
     let agent = w.agent(
         json!({ "approvalPolicy": { "default": "auto", "tools": { "http_request": "auto" } } }),
     );
+    let results = |id: &str| -> Vec<String> {
+        w.get(&format!("/api/v1/executions/{id}/trace"))
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "tool_call")
+            .map(|e| {
+                e["data"]["result"]["error"]
+                    .as_str()
+                    .unwrap_or("sent")
+                    .to_owned()
+            })
+            .collect()
+    };
     let id = w.execute(&agent, "Probe the network");
-    let done = w.finished(&id);
-    assert_eq!(done["status"], "completed", "{done}");
-    assert!(
-        w.hits.lock().unwrap().is_empty(),
-        "loopback was never reached"
-    );
-    let trace = w.get(&format!("/api/v1/executions/{id}/trace"));
-    let refusals: Vec<String> = trace
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == "tool_call")
-        .map(|e| {
-            e["data"]["result"]["error"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned()
-        })
-        .collect();
-    assert_eq!(refusals.len(), 3, "{trace:#}");
+    assert_eq!(w.finished(&id)["status"], "completed");
+    let refusals = results(&id);
+    assert_eq!(refusals.len(), 4, "{refusals:?}");
     assert!(
         refusals.iter().all(|r| r.starts_with("refused")),
         "{refusals:?}"
     );
-    assert!(refusals[0].contains("link-local"), "{refusals:?}");
+    assert!(refusals[0].contains("link-local"), "metadata: {refusals:?}");
+    assert!(
+        refusals[1].contains("localhost resolves to"),
+        "a name for loopback: {refusals:?}"
+    );
+    assert!(
+        refusals[2].contains("loopback"),
+        "a hex spelling of loopback: {refusals:?}"
+    );
+    assert!(
+        w.hits.lock().unwrap().is_empty(),
+        "loopback was never reached"
+    );
+
+    // The org opens the hook for itself; a redirect from there to another
+    // loopback address is still refused.
+    let (status, body) = w.api.call(
+        "PATCH",
+        &format!("/api/v1/orgs/{}", w.org),
+        Some(json!({ "settings": { "egress": { "allow": [w.hook.to_string()] } } })),
+        &w.token,
+    );
+    assert_eq!(status, 200, "{body}");
+    let id = w.execute(&agent, "Probe the network again");
+    assert_eq!(w.finished(&id)["status"], "completed");
+    let results = results(&id);
+    assert_eq!(
+        &results[2], "sent",
+        "the org's allow-list opens the hook: {results:?}"
+    );
+    assert!(
+        results[3].contains("refused") && results[3].contains("::1"),
+        "the redirect is not followed: {results:?}"
+    );
+    let paths: Vec<String> = w.hits.lock().unwrap().iter().map(|h| h.0.clone()).collect();
+    assert_eq!(paths, ["/hook", "/redirect"], "nothing reached /secret");
     assert!(w.server.terminate().0.success());
 }
 
