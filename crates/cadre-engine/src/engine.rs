@@ -194,6 +194,10 @@ impl Step {
         self.status(status);
         self.commit.state.error = reason;
         self.commit.state.finished_at = Some(self.commit.at);
+        // A decision can no longer matter: the approval leaves the inbox.
+        if let Some(Wait::Approval { approval_id, .. }) = self.checkpoint.waiting.take() {
+            self.commit.expired_approvals.push(approval_id);
+        }
         self.commit.agent_status = Some((ex.agent_id, "idle".into()));
         if let Some(parent) = ex.parent_id {
             self.commit.jobs.push(advance_job(

@@ -1,8 +1,9 @@
-//! The `scripted` provider: replays a JSON script of answers, in order, for
-//! tests and offline demos. It is never chosen implicitly — a model must be
-//! configured with provider `scripted`.
-
-use std::sync::Mutex;
+//! The `scripted` provider: a JSON script of answers for tests, demos and
+//! benchmarks. The answer given is the one at the conversation's position
+//! (the number of assistant messages already in it), not a counter: a
+//! conversation resumed after a crash, or run again, gets the same answers.
+//! It is never chosen implicitly — a model must be configured with provider
+//! `scripted`.
 
 use futures_util::stream;
 use serde::Deserialize;
@@ -24,17 +25,15 @@ pub struct ScriptedAnswer {
     pub usage: Usage,
 }
 
-/// Replays answers in order; runs out with an error naming the script.
+/// Answers by position; past the end of the script, an error says so.
 #[derive(Debug)]
 pub struct Scripted {
-    answers: Mutex<std::collections::VecDeque<ScriptedAnswer>>,
+    answers: Vec<ScriptedAnswer>,
 }
 
 impl Scripted {
     pub fn new(answers: Vec<ScriptedAnswer>) -> Self {
-        Self {
-            answers: Mutex::new(answers.into()),
-        }
+        Self { answers }
     }
 
     /// A script from JSON: an array of answers.
@@ -43,18 +42,22 @@ impl Scripted {
     }
 
     fn next(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        let answer = self
-            .answers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop_front()
-            .ok_or_else(|| {
-                LlmError::new(
-                    ErrorKind::BadRequest,
-                    "scripted",
-                    "the script has no answers left",
-                )
-            })?;
+        let position = request
+            .messages
+            .iter()
+            .filter(|m| m.role == crate::Role::Assistant)
+            .count();
+        let answer = self.answers.get(position).cloned().ok_or_else(|| {
+            LlmError::new(
+                ErrorKind::BadRequest,
+                "scripted",
+                format!(
+                    "the script has {} answers and the conversation is at answer {}",
+                    self.answers.len(),
+                    position + 1
+                ),
+            )
+        })?;
         let finish_reason = if answer.tool_calls.is_empty() {
             FinishReason::Stop
         } else {

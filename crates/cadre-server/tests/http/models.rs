@@ -223,7 +223,17 @@ async fn a_scripted_model_replays_its_script_and_is_chosen_only_by_name() {
         gateway.chat(&chain, &request).await.unwrap().response.text,
         "first answer"
     );
-    let second = gateway.chat(&chain, &request).await.unwrap().response;
+    // The answer follows the conversation's position, not a counter.
+    assert_eq!(
+        gateway.chat(&chain, &request).await.unwrap().response.text,
+        "first answer"
+    );
+    let mut later = request.clone();
+    later
+        .messages
+        .push(cadre_llm::Message::assistant("first answer", vec![]));
+    later.messages.push(cadre_llm::Message::user("and then?"));
+    let second = gateway.chat(&chain, &later).await.unwrap().response;
     assert_eq!(second.tool_calls[0].name, "add_output");
     // Any other name still goes to the default provider, never to the script.
     let other = cadre_server::models::endpoints_for(&app.state, tenant, "gpt-4o")
