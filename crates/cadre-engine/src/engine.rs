@@ -303,11 +303,12 @@ impl Engine {
             };
         }
         let mut moved = 0;
+        let mut cache = RunCache::default();
         let outcome = loop {
             if ctx.cancel.is_cancelled() {
                 break Err(JobError::Retry("the worker is stopping".into()));
             }
-            match self.step(tenant, id, lease).await {
+            match self.step(tenant, id, lease, &mut cache).await {
                 Ok(Next::Continue) => {}
                 Ok(Next::Stop) | Err(StepError::Superseded) => break Ok(()),
                 Err(StepError::Moved) if moved < 5 => moved += 1,
@@ -331,18 +332,26 @@ impl Engine {
         tenant: Tenant,
         id: Uuid,
         lease: Option<Lease>,
+        cache: &mut RunCache,
     ) -> Result<Next, StepError> {
         let store = self.store();
         let ex = store.executions().execution(tenant, id).await?;
         if TERMINAL.contains(&ex.status.as_str()) {
             return Ok(Next::Stop);
         }
-        let agent: AgentSpec = store
-            .agents()
-            .agent_version(tenant, ex.agent_id, ex.agent_version)
-            .await?
-            .snapshot
-            .0;
+        let agent: AgentSpec = match &cache.agent {
+            Some(agent) => agent.clone(),
+            None => {
+                let agent = store
+                    .agents()
+                    .agent_version(tenant, ex.agent_id, ex.agent_version)
+                    .await?
+                    .snapshot
+                    .0;
+                cache.agent = Some(agent.clone());
+                agent
+            }
+        };
         let mut step = Step::new(&ex, lease, self.config().lease);
 
         match ex.control.as_deref() {
@@ -404,7 +413,7 @@ impl Engine {
                 None => self.tool_step(&ctx, step, call).await,
             };
         }
-        self.model_step(&ctx, step).await
+        self.model_step(&ctx, step, cache).await
     }
 
     pub(crate) async fn commit(
@@ -425,6 +434,16 @@ impl Engine {
         }
         Ok(next)
     }
+}
+
+/// What one job run reads once and reuses across its steps: the agent
+/// version (immutable), the task's brief and the model's endpoints (a change
+/// to either applies from the execution's next job).
+#[derive(Default)]
+pub(crate) struct RunCache {
+    pub agent: Option<AgentSpec>,
+    pub brief: Option<(String, String)>,
+    pub chain: Option<Vec<cadre_llm::Endpoint>>,
 }
 
 /// What every part of a step reads.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::checkpoint::{Checkpoint, Wait};
 use crate::egress::AllowList;
-use crate::engine::{Ctx, Engine, Next, Step, StepError, advance_job};
+use crate::engine::{Ctx, Engine, Next, RunCache, Step, StepError, advance_job};
 use crate::models::endpoints_for;
 use crate::spec::{self, ToolPolicy};
 use crate::tools::{self, Unknown};
@@ -445,31 +445,44 @@ impl Engine {
         &self,
         ctx: &Ctx<'_>,
         mut step: Step,
+        cache: &mut RunCache,
     ) -> Result<Next, StepError> {
         if let Some(reason) = self.over_budget(ctx, &step).await? {
             step.finish(ctx.ex, "failed", Some(format!("budget exceeded: {reason}")));
             return self.commit(ctx.tenant, step, Next::Stop).await;
         }
-        let task = self
-            .store()
-            .tasks()
-            .task(ctx.tenant, ctx.ex.task_id)
-            .await?;
+        if cache.brief.is_none() {
+            let task = self
+                .store()
+                .tasks()
+                .task(ctx.tenant, ctx.ex.task_id)
+                .await?;
+            cache.brief = Some((task.title, task.description));
+        }
+        let (title, description) = cache.brief.clone().unwrap_or_default();
         let mut messages = vec![
             Message::system(format!("{}\n\n{GROUND_RULES}", ctx.agent.instructions)),
-            Message::user(format!("Task: {}\n\n{}", task.title, task.description)),
+            Message::user(format!("Task: {title}\n\n{description}")),
         ];
         messages.extend(step.checkpoint.messages.iter().cloned());
-        let chain = match endpoints_for(
-            self.store(),
-            &self.inner.secrets,
-            &self.inner.llm.defaults,
-            ctx.tenant,
-            &ctx.agent.model,
-        )
-        .await
-        {
-            Ok(chain) => chain,
+        let resolved = match cache.chain.clone() {
+            Some(chain) => Ok(chain),
+            None => {
+                endpoints_for(
+                    self.store(),
+                    &self.inner.secrets,
+                    &self.inner.llm.defaults,
+                    ctx.tenant,
+                    &ctx.agent.model,
+                )
+                .await
+            }
+        };
+        let chain = match resolved {
+            Ok(chain) => {
+                cache.chain = Some(chain.clone());
+                chain
+            }
             Err(e) => {
                 step.finish(
                     ctx.ex,

@@ -12,6 +12,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+/// The longest a freed slot waits for others under load before claiming.
+const COALESCE: Duration = Duration::from_millis(2);
+
 /// Most completions recorded in one statement.
 const COMPLETION_BATCH: usize = 512;
 
@@ -169,9 +172,26 @@ impl Worker {
         let mut running: JoinSet<()> = JoinSet::new();
         let drain_cancel = CancellationToken::new();
         tracing::info!(queue, concurrency, "serving job queue");
+        // Under load (the last claim filled every free slot), a slot or two
+        // freeing up waits up to COALESCE for more to free, so claims come
+        // in batches instead of one query per finished job.
+        let floor = (concurrency / 4).max(1);
+        let mut saturated = false;
         while !shutdown.is_cancelled() {
             while running.try_join_next().is_some() {}
-            let free = concurrency.saturating_sub(running.len());
+            let mut free = concurrency.saturating_sub(running.len());
+            if saturated && free > 0 && free < floor {
+                let pause = tokio::time::sleep(COALESCE);
+                tokio::pin!(pause);
+                while free < floor {
+                    tokio::select! {
+                        () = &mut pause => break,
+                        Some(_) = running.join_next() => free += 1,
+                    }
+                }
+                while running.try_join_next().is_some() {}
+                free = concurrency.saturating_sub(running.len());
+            }
             let mut claimed = 0;
             if free > 0 {
                 // Register interest before claiming so a wake-up between the
@@ -194,6 +214,7 @@ impl Worker {
                 {
                     Ok(jobs) => {
                         claimed = jobs.len();
+                        saturated = claimed == free;
                         for job in jobs {
                             metrics::histogram!("job_wait_seconds", "queue" => queue.to_owned())
                                 .record(
