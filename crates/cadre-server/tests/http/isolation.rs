@@ -11,6 +11,9 @@ struct World {
     project: String,
     key_id: String,
     owner_id: String,
+    agent: String,
+    execution: String,
+    task: String,
 }
 
 async fn org_a(app: &TestServer, owner: &str, owner_id: &str) -> World {
@@ -35,16 +38,42 @@ async fn org_a(app: &TestServer, owner: &str, owner_id: &str) -> World {
         .as_str()
         .unwrap()
         .to_owned();
+    let resp = app
+        .authed(Method::POST, &format!("/api/v1/orgs/{org}/agents"), owner)
+        .json(&json!({"name": "Secret agent", "instructions": "x", "model": "gpt-4o-mini"}))
+        .send()
+        .await
+        .unwrap();
+    let agent = body(resp).await.2["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = app
+        .authed(
+            Method::POST,
+            &format!("/api/v1/agents/{agent}/execute"),
+            owner,
+        )
+        .json(&json!({"task": {"title": "Secret task"}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, execution) = body(resp).await;
+    assert_eq!(status, 202, "{execution}");
     World {
         org,
         project,
         key_id,
         owner_id: owner_id.to_owned(),
+        agent,
+        execution: execution["data"]["id"].as_str().unwrap().to_owned(),
+        task: execution["data"]["taskId"].as_str().unwrap().to_owned(),
     }
 }
 
 fn foreign_requests(a: &World) -> Vec<(Method, String, Option<Value>)> {
     let (org, project, key, user) = (&a.org, &a.project, &a.key_id, &a.owner_id);
+    let (agent, execution, task) = (&a.agent, &a.execution, &a.task);
     vec![
         (Method::GET, format!("/api/v1/orgs/{org}"), None),
         (
@@ -101,6 +130,77 @@ fn foreign_requests(a: &World) -> Vec<(Method, String, Option<Value>)> {
             Some(json!({"name": "spy", "orgId": org, "scopes": ["admin"]})),
         ),
         (Method::DELETE, format!("/api/v1/api-keys/{key}"), None),
+        (Method::GET, format!("/api/v1/orgs/{org}/agents"), None),
+        (
+            Method::POST,
+            format!("/api/v1/orgs/{org}/agents"),
+            Some(json!({"name": "planted", "instructions": "x", "model": "gpt-4o-mini"})),
+        ),
+        (Method::GET, format!("/api/v1/agents/{agent}"), None),
+        (
+            Method::PATCH,
+            format!("/api/v1/agents/{agent}"),
+            Some(json!({"instructions": "pwned"})),
+        ),
+        (Method::DELETE, format!("/api/v1/agents/{agent}"), None),
+        (
+            Method::GET,
+            format!("/api/v1/agents/{agent}/versions"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/agents/{agent}/versions/1"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/agents/{agent}/execute"),
+            Some(json!({"task": {"title": "planted"}})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tasks/{task}/execute"),
+            Some(json!({})),
+        ),
+        (Method::GET, format!("/api/v1/orgs/{org}/executions"), None),
+        (Method::GET, format!("/api/v1/executions/{execution}"), None),
+        (
+            Method::GET,
+            format!("/api/v1/executions/{execution}/trace"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/executions/{execution}/trace/verify"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/executions/{execution}/pause"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/executions/{execution}/resume"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/executions/{execution}/cancel"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/executions/{execution}/input"),
+            Some(json!({"answer": "x"})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/executions/{execution}/fork"),
+            Some(json!({"fromStep": 0})),
+        ),
+        (Method::GET, format!("/api/v1/orgs/{org}/approvals"), None),
     ]
 }
 
@@ -164,6 +264,20 @@ async fn assert_untouched(app: &TestServer, owner: &str, a: &World) {
     .await;
     assert_eq!(keys["data"].as_array().unwrap().len(), 1, "no key added");
     assert!(keys["data"][0]["revokedAt"].is_null(), "key not revoked");
+    let get = |path: String| {
+        let req = app.authed(Method::GET, &path, owner);
+        async move { body(req.send().await.unwrap()).await.2 }
+    };
+    let agent = get(format!("/api/v1/agents/{}", a.agent)).await;
+    assert_eq!(agent["data"]["version"], 1, "agent unchanged: {agent}");
+    let executions = get(format!("/api/v1/orgs/{}/executions", a.org)).await;
+    assert_eq!(executions["pagination"]["totalItems"], 1, "nothing started");
+    assert_eq!(
+        executions["data"][0]["status"], "queued",
+        "not paused or cancelled"
+    );
+    let agents = get(format!("/api/v1/orgs/{}/agents", a.org)).await;
+    assert_eq!(agents["pagination"]["totalItems"], 1, "nothing planted");
 }
 
 #[tokio::test]

@@ -10,3 +10,7 @@ CREATE INDEX jobs_running_lane ON jobs
     WHERE state = 'running';
 -- Superseded by jobs_ready_lane (queue depth reads its `queue` prefix).
 DROP INDEX jobs_ready;
+-- Only running jobs have a lease to rescue: index just those, so enqueues
+-- and completions do not maintain it.
+DROP INDEX jobs_lease;
+CREATE INDEX jobs_lease ON jobs (lease_until) WHERE state = 'running';
