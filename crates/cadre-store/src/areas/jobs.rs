@@ -488,9 +488,14 @@ impl crate::postgres::PgStore {
     async fn complete_many(&self, leases: &[Lease], now: OffsetDateTime) -> Result<Vec<Uuid>> {
         let (ids, epochs): (Vec<Uuid>, Vec<i64>) =
             leases.iter().map(|l| (l.job_id, l.epoch)).unzip();
+        // The commit does not wait for the WAL flush: a completion lost to
+        // a database crash only means the job runs again (at-least-once),
+        // and its lease still fences. Claims keep full durability — a lost
+        // claim could hand out the same epoch twice.
         Ok(sqlx::query_scalar(
-            "UPDATE jobs SET state = 'completed', lease_until = NULL, finished_at = $3, updated_at = $3, last_error = NULL
-             FROM UNNEST($1::uuid[], $2::int8[]) AS done(id, epoch)
+            "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+             UPDATE jobs SET state = 'completed', lease_until = NULL, finished_at = $3, updated_at = $3, last_error = NULL
+             FROM UNNEST($1::uuid[], $2::int8[]) AS done(id, epoch), relaxed
              WHERE jobs.id = done.id AND jobs.lease_epoch = done.epoch AND jobs.state = 'running'
              RETURNING jobs.id",
         )
