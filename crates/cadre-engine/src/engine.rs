@@ -154,6 +154,8 @@ impl Step {
                 intent_started: None,
                 intent_finished: None,
                 agent_status: None,
+                task_done: None,
+                cancel_children: Vec::new(),
                 jobs: Vec::new(),
                 at,
             },
@@ -194,9 +196,25 @@ impl Step {
         self.status(status);
         self.commit.state.error = reason;
         self.commit.state.finished_at = Some(self.commit.at);
-        // A decision can no longer matter: the approval leaves the inbox.
-        if let Some(Wait::Approval { approval_id, .. }) = self.checkpoint.waiting.take() {
-            self.commit.expired_approvals.push(approval_id);
+        match self.checkpoint.waiting.take() {
+            // A decision can no longer matter: the approval leaves the inbox.
+            Some(Wait::Approval { approval_id, .. }) => {
+                self.commit.expired_approvals.push(approval_id);
+            }
+            // Delegated work stops with the work it was for.
+            Some(Wait::Child { execution_id, .. }) => {
+                self.commit.cancel_children.push(execution_id);
+                self.commit.jobs.push(advance_job(
+                    execution_id,
+                    ex.org_id,
+                    &format!("cancel:{}", ex.id),
+                    Duration::from_secs(60),
+                ));
+            }
+            _ => {}
+        }
+        if status == "completed" {
+            self.commit.task_done = Some(ex.task_id);
         }
         self.commit.agent_status = Some((ex.agent_id, "idle".into()));
         if let Some(parent) = ex.parent_id {

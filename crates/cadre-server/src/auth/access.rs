@@ -144,6 +144,7 @@ pub const ROUTES: &[(&str, &str, Access, Category)] = &[
         Org(EditWork),
         Executions,
     ),
+    ("GET", "/api/v1/tasks/{taskId}", Org(View), Api),
     ("GET", "/api/v1/orgs/{orgId}/approvals", Org(View), Api),
     ("POST", "/api/v1/approvals/{id}/approve", Org(Approve), Api),
     ("POST", "/api/v1/approvals/{id}/reject", Org(Approve), Api),

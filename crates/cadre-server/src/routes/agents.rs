@@ -144,7 +144,7 @@ fn merged(base: AgentSpec, body: &AgentIn) -> Result<AgentSpec, ApiError> {
 }
 
 /// A definition that parses but does not make sense: 422, naming the field.
-fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+pub(crate) fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> ApiError {
     ApiError::validation(field, message).with_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY)
 }
 
@@ -166,7 +166,7 @@ fn blank() -> AgentSpec {
     }
 }
 
-fn by(caller: &Caller) -> Option<Uuid> {
+pub(crate) fn by(caller: &Caller) -> Option<Uuid> {
     caller.principal().map(|p| p.actor().1)
 }
 
@@ -482,65 +482,6 @@ pub(crate) async fn execute_agent_handler(
         &agent,
         agent.version,
         task_id,
-        by(&caller),
-        Origin::fresh(),
-    )
-    .await?;
-    Ok(ApiResponse::accepted(execution))
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct TaskExecuteIn {
-    /// The agent to run; defaults to the task's agent assignee.
-    agent_id: Option<Uuid>,
-}
-
-/// Run an agent on this task.
-#[utoipa::path(post, path = "/api/v1/tasks/{taskId}/execute", tag = "tasks", params(("taskId" = Uuid, Path)), request_body = TaskExecuteIn, responses((status = 202, body = ExecutionOut), (status = 404), (status = 409)))]
-#[tracing::instrument(skip_all)]
-pub(crate) async fn execute_task_handler(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(task_id): ApiPath<Uuid>,
-    ApiJson(body): ApiJson<TaskExecuteIn>,
-) -> ApiResult<ApiResponse<ExecutionOut>> {
-    let org = state
-        .store()
-        .tasks()
-        .task_org(task_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("task"))?;
-    let tenant = caller.authorize(org).await?;
-    let task = state.store().tasks().task(tenant, task_id).await?;
-    let assignee = (task.assignee_type.as_deref() == Some("agent"))
-        .then_some(task.assignee_id)
-        .flatten();
-    let Some(agent_id) = body.agent_id.or(assignee) else {
-        return Err(unprocessable(
-            "agentId",
-            "the task has no agent assignee; give agentId",
-        ));
-    };
-    let agent = match state.store().agents().agent(tenant, agent_id).await {
-        Ok(agent) => agent,
-        Err(cadre_store::StoreError::NotFound) => {
-            return Err(ApiError::not_found("agent").with_field("agentId"));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if agent.status == "disabled" {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "the agent is disabled; enable it (PATCH status idle) to run it",
-        ));
-    }
-    let execution = start_execution(
-        &state,
-        tenant,
-        &agent,
-        agent.version,
-        task.id,
         by(&caller),
         Origin::fresh(),
     )

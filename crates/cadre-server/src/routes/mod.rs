@@ -12,6 +12,7 @@ mod meta;
 mod models;
 mod orgs;
 mod projects;
+mod tasks;
 
 use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;
@@ -89,7 +90,8 @@ pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
         .routes(routes!(executions::cancel_handler))
         .routes(routes!(executions::input_handler))
         .routes(routes!(executions::fork_handler))
-        .routes(routes!(agents::execute_task_handler))
+        .routes(routes!(tasks::execute_task_handler))
+        .routes(routes!(tasks::get_task_handler))
         .routes(routes!(executions::list_approvals_handler))
         .routes(routes!(executions::approve_handler))
         .routes(routes!(executions::reject_handler))

@@ -163,6 +163,7 @@ fn foreign_requests(a: &World) -> Vec<(Method, String, Option<Value>)> {
             format!("/api/v1/tasks/{task}/execute"),
             Some(json!({})),
         ),
+        (Method::GET, format!("/api/v1/tasks/{task}"), None),
         (Method::GET, format!("/api/v1/orgs/{org}/executions"), None),
         (Method::GET, format!("/api/v1/executions/{execution}"), None),
         (

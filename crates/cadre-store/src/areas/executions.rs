@@ -217,6 +217,11 @@ pub struct StepCommit {
     pub intent_finished: Option<(String, Value)>,
     /// `(agent, status)`.
     pub agent_status: Option<(Uuid, String)>,
+    /// The execution succeeded: its task moves to the project's last
+    /// workflow state (`review` when the project requires review).
+    pub task_done: Option<Uuid>,
+    /// Child executions to cancel with this one (their jobs are in `jobs`).
+    pub cancel_children: Vec<Uuid>,
     /// Follow-up work (a child execution, waking a parent, a timer).
     pub jobs: Vec<NewJob>,
     pub at: OffsetDateTime,
@@ -646,6 +651,43 @@ super::for_both_backends!(ExecutionQueries {
                 .bind(c.at)
                 .execute(&mut *tx)
                 .await?;
+        }
+        if let Some(task) = c.task_done {
+            let project: Option<(Json<Vec<String>>, bool)> = sqlx::query_as(
+                "SELECT p.workflow_states, p.require_review FROM projects p JOIN tasks t ON t.project_id = p.id
+                 WHERE t.org_id = $1 AND t.id = $2",
+            )
+            .bind(org)
+            .bind(task)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((states, review)) = project {
+                let target = if review && states.0.iter().any(|s| s == "review") {
+                    Some("review")
+                } else {
+                    states.0.last().map(String::as_str)
+                };
+                if let Some(target) = target {
+                    sqlx::query("UPDATE tasks SET status = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND status <> 'cancelled'")
+                        .bind(org)
+                        .bind(task)
+                        .bind(target)
+                        .bind(c.at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        for child in &c.cancel_children {
+            sqlx::query(
+                "UPDATE executions SET control = 'cancel', updated_at = $3
+                 WHERE org_id = $1 AND id = $2 AND status NOT IN ('completed', 'failed', 'cancelled')",
+            )
+            .bind(org)
+            .bind(child)
+            .bind(c.at)
+            .execute(&mut *tx)
+            .await?;
         }
         for job in &c.jobs {
             super::jobs::bind_new_job!(sqlx::query(super::jobs::insert_job_sql!()), job, c.at)

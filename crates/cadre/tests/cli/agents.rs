@@ -91,8 +91,9 @@ fn fake_model(hook: SocketAddr) -> axum::Router {
                 vec![call("recall", json!({ "query": format!("q{n}") }))]
             } else if brief.contains("Delegate") {
                 let agent = brief.split_whitespace().last().unwrap_or("").to_owned();
+                let title = if brief.contains("forever") { "Forever busy child" } else { "Simple child work" };
                 match n {
-                    0 => vec![call("delegate", json!({ "agentId": agent, "title": "Simple child work", "instructions": "Say done." }))],
+                    0 => vec![call("delegate", json!({ "agentId": agent, "title": title, "instructions": "Work." }))],
                     _ => vec![],
                 }
             } else if brief.contains("Loop") {
@@ -927,6 +928,40 @@ fn a_delegating_agent_waits_for_its_child_without_holding_a_worker() {
         .map(|e| e["data"]["direction"].as_str().unwrap())
         .collect();
     assert_eq!(handoffs, ["delegated", "returned"]);
+    // The lead's task moved to the project's last workflow state.
+    let task = w.get(&format!(
+        "/api/v1/tasks/{}",
+        done["taskId"].as_str().unwrap()
+    ));
+    assert_eq!(task["status"], "complete", "{task}");
+
+    // Cancelling the lead cancels the work it delegated.
+    let id = w.execute(&lead, &format!("Delegate forever to {child}"));
+    let running_child = || {
+        let children = w.get(&format!(
+            "/api/v1/orgs/{}/executions?agentId={child}&status=running",
+            w.org
+        ));
+        children.as_array().unwrap().first().cloned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let child_run = loop {
+        if let Some(c) = running_child() {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "the child never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (status, _) = w.api.call(
+        "POST",
+        &format!("/api/v1/executions/{id}/cancel"),
+        None,
+        &w.token,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(w.finished(&id)["status"], "cancelled");
+    let child_done = w.finished(child_run["id"].as_str().unwrap());
+    assert_eq!(child_done["status"], "cancelled", "{child_done}");
     assert!(w.server.terminate().0.success());
 }
 
