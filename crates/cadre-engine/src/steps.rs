@@ -165,6 +165,7 @@ impl Engine {
                     });
                     intent.commit.jobs.clear();
                     let head = self.commit_keep(ctx.tenant, intent).await?;
+                    fail::fail_point!("engine::after_intent");
                     step = Step::new(&head, step.commit.lease, self.config().lease);
                     self.external(ctx, &call, &key).await
                 }
@@ -172,7 +173,9 @@ impl Engine {
         } else {
             self.internal(ctx, &mut step, &call).await?
         };
-        if tool.is_some_and(|t| t.external) {
+        let external = tool.is_some_and(|t| t.external);
+        if external {
+            fail::fail_point!("engine::after_effect");
             step.commit.intent_finished = Some((call.id.clone(), result.clone()));
         }
         if let Some(Wait::Input { .. } | Wait::Child { .. }) = &step.checkpoint.waiting {
@@ -189,7 +192,11 @@ impl Engine {
             other => other.to_string(),
         };
         step.tool_result(&call, &text);
-        self.commit(ctx.tenant, step, Next::Continue).await
+        let next = self.commit(ctx.tenant, step, Next::Continue).await?;
+        if external {
+            fail::fail_point!("engine::after_record");
+        }
+        Ok(next)
     }
 
     /// Commits and returns the execution as it now stands.

@@ -4,5 +4,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Test builds only: crash points named by FAILPOINTS.
+    #[cfg(feature = "failpoints")]
+    let _crash_points = fail::FailScenario::setup();
     cadre::cli::main()
 }

@@ -1017,3 +1017,120 @@ fn a_worker_killed_mid_effect_resumes_without_repeating_a_step() {
     assert_eq!(kinds.len(), trace.as_array().unwrap().len());
     assert!(w.server.terminate().0.success());
 }
+
+/// Kills the server with SIGKILL while it is stopped at a crash point of the
+/// step protocol, restarts it, and checks the execution completes with a
+/// gap-free, verifiable trace, no step repeated, and one effect as the
+/// receiver sees it. Needs `--features failpoints` (`.ci/run` runs these).
+#[cfg(feature = "failpoints")]
+fn crash_at(point: &str, effects_before_restart: usize) {
+    let mut w = World::start(
+        &[
+            ("CADRE_WORKERS_LEASE_SECS", "2"),
+            ("FAILPOINTS", &format!("{point}=pause")),
+        ],
+        true,
+    );
+    let agent = w.agent(
+        json!({ "approvalPolicy": { "default": "auto", "tools": { "http_request": "auto" } } }),
+    );
+    let id = w.execute(&agent, "Report without asking");
+    let db = w._tmp.path().join("data").join("cadre.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pool = rt
+        .block_on(sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}?mode=ro",
+            db.display()
+        )))
+        .unwrap();
+    // Where the process stands: (intent written, its result written).
+    let intent = || -> (bool, bool) {
+        let row: Option<(i64,)> = rt
+            .block_on(
+                sqlx::query_as("SELECT result IS NOT NULL FROM tool_intents").fetch_optional(&pool),
+            )
+            .unwrap();
+        (row.is_some(), row.is_some_and(|r| r.0 == 1))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reached = match point {
+            "engine::after_intent" => intent().0,
+            "engine::after_effect" => w.hits.lock().unwrap().len() == 1,
+            _ => intent().1,
+        };
+        if reached {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{point} never reached");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Past the check, the process is at (or about to pause at) the point.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        w.hits.lock().unwrap().len(),
+        effects_before_restart,
+        "at {point}"
+    );
+    rt.block_on(pool.close());
+    w.env.retain(|(k, _)| k != "FAILPOINTS");
+    w.kill_and_restart();
+
+    let done = w.finished(&id);
+    assert_eq!(done["status"], "completed", "{point}: {done}");
+    assert_eq!(
+        done["steps"], 5,
+        "{point}: no step repeated or lost: {done}"
+    );
+    let hits = w.hits.lock().unwrap().clone();
+    let keys: std::collections::HashSet<&str> = hits.iter().map(|h| h.1.as_str()).collect();
+    assert_eq!(
+        keys.len(),
+        1,
+        "{point}: one effect as the receiver sees it: {hits:?}"
+    );
+    if point == "engine::after_record" {
+        assert_eq!(hits.len(), 1, "a recorded result is replayed, never re-run");
+    }
+    let trace = w.get(&format!("/api/v1/executions/{id}/trace"));
+    let count = |kind: &str| {
+        trace
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == kind)
+            .count()
+    };
+    assert_eq!(
+        (
+            count("llm_call"),
+            count("tool_call"),
+            count("execution_finished")
+        ),
+        (3, 2, 1),
+        "{point}: {trace:#}"
+    );
+    assert_eq!(w.trace_kinds(&id).len(), trace.as_array().unwrap().len());
+    assert!(w.server.terminate().0.success());
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn crash_points_after_the_intent_is_recorded() {
+    crash_at("engine::after_intent", 0);
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn crash_points_after_the_effect_before_its_record() {
+    crash_at("engine::after_effect", 1);
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn crash_points_after_the_result_is_recorded() {
+    crash_at("engine::after_record", 1);
+}
