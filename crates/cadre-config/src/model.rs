@@ -201,6 +201,9 @@ pub struct PlanLimits {
     pub api_per_minute: u32,
     pub executions_per_hour: u32,
     pub uploads_per_hour: u32,
+    /// Model tokens (in + out) the org's executions may use per UTC day;
+    /// 0 means no quota.
+    pub tokens_per_day: u64,
 }
 
 impl LimitsConfig {

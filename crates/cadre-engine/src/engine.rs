@@ -41,6 +41,28 @@ pub struct EngineConfig {
     pub approval_ttl: Duration,
     /// The job lease each step extends.
     pub lease: Duration,
+    /// Model tokens an org may use per UTC day, by plan.
+    pub tokens_per_day: TokenQuotas,
+}
+
+/// Daily token quotas by plan (`None`: no quota).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenQuotas {
+    pub free: Option<u64>,
+    pub pro: Option<u64>,
+    pub enterprise: Option<u64>,
+}
+
+impl TokenQuotas {
+    /// The quota of a plan by its name (`free`, `pro`, `enterprise`).
+    pub fn for_plan(&self, plan: &str) -> Option<u64> {
+        match plan {
+            "free" => self.free,
+            "pro" => self.pro,
+            "enterprise" => self.enterprise,
+            _ => None,
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -48,6 +70,7 @@ impl Default for EngineConfig {
         Self {
             approval_ttl: Duration::from_secs(300),
             lease: Duration::from_secs(30),
+            tokens_per_day: TokenQuotas::default(),
         }
     }
 }
@@ -462,6 +485,7 @@ pub(crate) struct RunCache {
     pub agent: Option<AgentSpec>,
     pub brief: Option<(String, String)>,
     pub chain: Option<Vec<cadre_llm::Endpoint>>,
+    pub plan: Option<String>,
 }
 
 /// What every part of a step reads.

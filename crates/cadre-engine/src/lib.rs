@@ -12,4 +12,4 @@ pub mod templates;
 pub mod tools;
 pub mod trace;
 
-pub use engine::{ADVANCE, Engine, EngineConfig, QUEUE, TERMINAL, advance_job};
+pub use engine::{ADVANCE, Engine, EngineConfig, QUEUE, TERMINAL, TokenQuotas, advance_job};

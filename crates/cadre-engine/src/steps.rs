@@ -454,7 +454,7 @@ impl Engine {
         mut step: Step,
         cache: &mut RunCache,
     ) -> Result<Next, StepError> {
-        if let Some(reason) = self.over_budget(ctx, &step).await? {
+        if let Some(reason) = self.over_budget(ctx, &step, cache).await? {
             step.finish(ctx.ex, "failed", Some(format!("budget exceeded: {reason}")));
             return self.commit(ctx.tenant, step, Next::Stop).await;
         }
@@ -552,7 +552,12 @@ impl Engine {
     }
 
     /// The first budget the next model call would pass, if any.
-    async fn over_budget(&self, ctx: &Ctx<'_>, step: &Step) -> Result<Option<String>, StepError> {
+    async fn over_budget(
+        &self,
+        ctx: &Ctx<'_>,
+        step: &Step,
+        cache: &mut RunCache,
+    ) -> Result<Option<String>, StepError> {
         let (l, s) = (ctx.limits, &step.commit.state);
         if s.steps >= i64::from(l.max_steps) {
             return Ok(Some(format!(
@@ -605,6 +610,23 @@ impl Engine {
                         spec::usd(spent)
                     )));
                 }
+            }
+        }
+        // The organization's plan quota, across all its agents.
+        if cache.plan.is_none() {
+            cache.plan = Some(self.store().orgs().org(ctx.tenant).await?.plan);
+        }
+        let plan = cache.plan.as_deref().unwrap_or_default();
+        if let Some(quota) = self.config().tokens_per_day.for_plan(plan) {
+            let (tokens, _) = self
+                .store()
+                .executions()
+                .spend_since(ctx.tenant, None, today)
+                .await?;
+            if u64::try_from(tokens).unwrap_or(0) >= quota {
+                return Ok(Some(format!(
+                    "the organization used {tokens} model tokens today; the {plan} plan allows {quota} a day"
+                )));
             }
         }
         Ok(None)

@@ -340,6 +340,18 @@ fn build_engine(
         cadre_engine::EngineConfig {
             lease,
             approval_ttl: Duration::from_secs(config.engine.approval_ttl_secs),
+            tokens_per_day: if config.limits.enabled {
+                let quota = |plan: &cadre_config::PlanLimits| {
+                    (plan.tokens_per_day > 0).then_some(plan.tokens_per_day)
+                };
+                cadre_engine::TokenQuotas {
+                    free: quota(&config.limits.free),
+                    pro: quota(&config.limits.pro),
+                    enterprise: quota(&config.limits.enterprise),
+                }
+            } else {
+                cadre_engine::TokenQuotas::default()
+            },
         },
     ))
 }

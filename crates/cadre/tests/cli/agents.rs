@@ -1134,3 +1134,44 @@ fn crash_points_after_the_effect_before_its_record() {
 fn crash_points_after_the_result_is_recorded() {
     crash_at("engine::after_record", 1);
 }
+
+#[test]
+fn the_plan_quota_stops_an_organizations_agents_for_the_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cadre.toml");
+    std::fs::write(
+        &config,
+        "[limits.free]\nchat_per_minute = 1000\napi_per_minute = 100000\nexecutions_per_hour = 1000\n\
+         uploads_per_hour = 10\ntokens_per_day = 200\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let w = World::start(
+        &[("CADRE_CONFIG", &config), ("CADRE_LIMITS_ENABLED", "true")],
+        true,
+    );
+    let agent = w.agent(
+        json!({ "approvalPolicy": { "default": "auto", "tools": { "http_request": "auto" } } }),
+    );
+    // 120 tokens a model call: the third call would start at 240 of 200.
+    let first = w.finished(&w.execute(&agent, "Report without asking"));
+    assert_eq!(first["status"], "failed", "{first}");
+    assert_eq!(
+        first["tokensIn"].as_i64().unwrap() + first["tokensOut"].as_i64().unwrap(),
+        240
+    );
+    assert!(
+        first["error"]
+            .as_str()
+            .unwrap()
+            .contains("the free plan allows 200 a day"),
+        "{first}"
+    );
+    let second = w.finished(&w.execute(&agent, "Report without asking"));
+    assert_eq!(
+        (second["status"].as_str(), second["steps"].as_i64()),
+        (Some("failed"), Some(0)),
+        "no model call past the quota: {second}"
+    );
+    assert!(w.server.terminate().0.success());
+}
