@@ -15,6 +15,6 @@ pub use load::{DEFAULT_TOML, Overrides, Sources};
 pub use model::{
     AuthConfig, Config, DatabaseConfig, DatabaseKind, LimitsConfig, LogConfig, LogFormat,
     PlanLimits, ProvidersConfig, RedisConfig, SecretsConfig, ServerConfig, SignupMode, SmtpConfig,
-    SmtpSecurity, WorkersConfig,
+    SmtpSecurity, TelemetryConfig, WorkersConfig,
 };
 pub use secrecy::{ExposeSecret, SecretString};

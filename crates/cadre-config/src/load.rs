@@ -12,12 +12,13 @@ use crate::{Config, ConfigError};
 pub const DEFAULT_TOML: &str = include_str!("../cadre.default.toml");
 
 /// Sections of the file; `CADRE_<SECTION>_<KEY>` maps to `<section>.<key>`.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "server",
     "database",
     "workers",
     "egress",
     "engine",
+    "telemetry",
     "log",
     "auth",
     "limits",

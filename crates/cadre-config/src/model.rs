@@ -21,6 +21,7 @@ pub struct Config {
     pub workers: WorkersConfig,
     pub egress: EgressConfig,
     pub engine: EngineConfig,
+    pub telemetry: TelemetryConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
@@ -102,6 +103,17 @@ pub struct WorkersConfig {
     pub lease_secs: u64,
     /// Running jobs allowed per organization and queue (0: no limit).
     pub max_running_per_org: u32,
+}
+
+/// Where traces go (OpenTelemetry, OTLP over HTTP with protobuf).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// The collector's base URL (`http://collector:4318`); spans go to
+    /// `/v1/traces` under it. Empty: no traces are exported.
+    pub otlp_endpoint: String,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
 }
 
 /// How executions run.
@@ -329,6 +341,16 @@ impl Config {
                 "workers.lease_secs",
                 self.workers.lease_secs,
                 "2 to 3600 seconds",
+            ),
+        );
+        check(
+            self.telemetry.otlp_endpoint.is_empty()
+                || self.telemetry.otlp_endpoint.starts_with("http://")
+                || self.telemetry.otlp_endpoint.starts_with("https://"),
+            ConfigError::one(
+                "telemetry.otlp_endpoint",
+                format!("{:?}", self.telemetry.otlp_endpoint),
+                "empty (no export) or an http(s) URL such as \"http://127.0.0.1:4318\"",
             ),
         );
         check(

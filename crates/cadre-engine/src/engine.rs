@@ -15,6 +15,7 @@ use cadre_store::{
 use cadre_types::Tenant;
 use cadre_worker::{JobContext, JobError};
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::checkpoint::{Checkpoint, Wait};
@@ -345,22 +346,49 @@ impl Engine {
         }
         let mut moved = 0;
         let mut cache = RunCache::default();
-        let outcome = loop {
-            if ctx.cancel.is_cancelled() {
-                break Err(JobError::Retry("the worker is stopping".into()));
-            }
-            match self.step(tenant, id, lease, &mut cache).await {
-                Ok(Next::Continue) => {}
-                Ok(Next::Stop) | Err(StepError::Superseded) => break Ok(()),
-                Err(StepError::Moved) if moved < 5 => moved += 1,
-                Err(StepError::Moved) => {
-                    break Err(JobError::Retry(
-                        "the execution kept changing under its steps".into(),
-                    ));
+        let ex = store
+            .executions()
+            .execution(tenant, id)
+            .await
+            .map_err(fail)?;
+        let agent = store
+            .agents()
+            .agent_version(tenant, ex.agent_id, ex.agent_version)
+            .await
+            .map_err(fail)?
+            .snapshot
+            .0;
+        // One span per job run (GenAI semantic conventions); model and tool
+        // steps are its children.
+        let span = tracing::info_span!(
+            "invoke_agent",
+            otel.name = %format!("invoke_agent {}", agent.name),
+            gen_ai.operation.name = "invoke_agent",
+            gen_ai.agent.id = %ex.agent_id,
+            gen_ai.agent.name = %agent.name,
+            cadre.execution.id = %id,
+        );
+        cache.agent = Some(agent);
+        let outcome = async {
+            loop {
+                if ctx.cancel.is_cancelled() {
+                    break Err(JobError::Retry("the worker is stopping".into()));
                 }
-                Err(StepError::Store(e)) => break Err(fail(e)),
+                match self.step(tenant, id, lease, &mut cache).await {
+                    Ok(Next::Continue) => {}
+                    Ok(Next::Stop) | Err(StepError::Superseded) => break Ok(()),
+                    Err(StepError::Moved) if moved < 5 => moved += 1,
+                    Err(StepError::Moved) => {
+                        break Err(JobError::Retry(
+                            "the execution kept changing under its steps".into(),
+                        ));
+                    }
+                    Err(StepError::Store(e)) => break Err(fail(e)),
+                }
             }
-        };
+        }
+        .instrument(span)
+        .await;
         if let Err(e) = store.executions().release_runner(tenant, id, job).await {
             tracing::warn!(execution_id = %id, error = %e, "could not give up the execution; it frees itself when this job ends");
         }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use cadre_llm::{ChatRequest, Message, ToolCall};
 use cadre_store::{NewApproval, NewExecution, NewIntent, NewOutput, NewTask};
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::checkpoint::{Checkpoint, Wait};
@@ -129,6 +130,15 @@ impl Engine {
         let number = step.commit.state.steps + 1;
         let started = Instant::now();
         let tool = tools::find(&call.name);
+        let span = tracing::info_span!(
+            "execute_tool",
+            otel.name = %format!("execute_tool {}", call.name),
+            gen_ai.operation.name = "execute_tool",
+            gen_ai.tool.name = %call.name,
+            gen_ai.tool.call.id = %call.id,
+            gen_ai.tool.type = "function",
+            cadre.step = number,
+        );
         let result = if tool.is_some_and(|t| t.external) {
             let key = format!("{}:{}", ctx.ex.id, call.id);
             match self
@@ -143,7 +153,9 @@ impl Engine {
                 }
                 Some(intent) => match tool.map(|t| t.on_unknown) {
                     Some(Unknown::RetrySameKey) => {
-                        self.external(ctx, &call, &intent.idempotency_key).await
+                        self.external(ctx, &call, &intent.idempotency_key)
+                            .instrument(span.clone())
+                            .await
                     }
                     _ => {
                         json!({ "error": "the outcome of this call is unknown (interrupted); it was not run again" })
@@ -167,11 +179,15 @@ impl Engine {
                     let head = self.commit_keep(ctx.tenant, intent).await?;
                     fail::fail_point!("engine::after_intent");
                     step = Step::new(&head, step.commit.lease, self.config().lease);
-                    self.external(ctx, &call, &key).await
+                    self.external(ctx, &call, &key)
+                        .instrument(span.clone())
+                        .await
                 }
             }
         } else {
-            self.internal(ctx, &mut step, &call).await?
+            self.internal(ctx, &mut step, &call)
+                .instrument(span.clone())
+                .await?
         };
         let external = tool.is_some_and(|t| t.external);
         if external {
@@ -505,7 +521,43 @@ impl Engine {
             tools: tools::defs(&ctx.agent.tools),
             ..ChatRequest::default()
         };
-        let outcome = match self.inner.llm.gateway.chat(&chain, &request).await {
+        let span = tracing::info_span!(
+            "chat",
+            otel.name = %format!("chat {}", ctx.agent.model),
+            otel.kind = "client",
+            gen_ai.operation.name = "chat",
+            gen_ai.request.model = %ctx.agent.model,
+            gen_ai.provider.name = tracing::field::Empty,
+            gen_ai.response.model = tracing::field::Empty,
+            gen_ai.usage.input_tokens = tracing::field::Empty,
+            gen_ai.usage.output_tokens = tracing::field::Empty,
+            gen_ai.response.finish_reasons = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            cadre.step = step.commit.state.steps + 1,
+        );
+        let called = self
+            .inner
+            .llm
+            .gateway
+            .chat(&chain, &request)
+            .instrument(span.clone())
+            .await;
+        match &called {
+            Ok(o) => {
+                span.record("gen_ai.provider.name", o.provider.as_str());
+                span.record("gen_ai.response.model", o.response.model.as_str());
+                span.record("gen_ai.usage.input_tokens", o.response.usage.input_tokens);
+                span.record("gen_ai.usage.output_tokens", o.response.usage.output_tokens);
+                span.record(
+                    "gen_ai.response.finish_reasons",
+                    format!("{:?}", o.response.finish_reason).to_lowercase(),
+                );
+            }
+            Err(e) => {
+                span.record("error.type", format!("{:?}", e.kind).to_lowercase());
+            }
+        }
+        let outcome = match called {
             Ok(o) => o,
             Err(e) => {
                 step.event(

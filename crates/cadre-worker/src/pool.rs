@@ -366,7 +366,12 @@ impl Worker {
                 let state = self
                     .store
                     .jobs()
-                    .fail_job(lease, &msg, Some(now + delay), now)
+                    .fail_job(
+                        lease,
+                        &msg,
+                        Some(cadre_types::time::normalize(now + delay)),
+                        now,
+                    )
                     .await;
                 tracing::warn!(job_id = %job.id, kind = %job.kind, attempt = job.attempts, error = %msg, "job failed");
                 (state, "failed")

@@ -14,7 +14,8 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// A tick this late counts as missed (for [`CatchUp::Skip`]).
 const MISSED_AFTER: time::Duration = time::Duration::seconds(60);
 
-/// The first tick of `pattern` strictly after `after`, in UTC.
+/// The first tick of `pattern` strictly after `after`, in UTC (normalized
+/// for storage: 1 µs past the tick).
 pub fn next_tick(pattern: &str, after: OffsetDateTime) -> Result<OffsetDateTime, String> {
     let cron = croner::Cron::from_str(pattern)
         .map_err(|e| format!("invalid cron pattern {pattern:?}: {e}"))?;
@@ -24,7 +25,9 @@ pub fn next_tick(pattern: &str, after: OffsetDateTime) -> Result<OffsetDateTime,
     let next = cron
         .find_next_occurrence(&start, false)
         .map_err(|e| format!("no next tick for {pattern:?}: {e}"))?;
-    OffsetDateTime::from_unix_timestamp(next.timestamp()).map_err(|e| e.to_string())
+    OffsetDateTime::from_unix_timestamp(next.timestamp())
+        .map(cadre_types::time::normalize)
+        .map_err(|e| e.to_string())
 }
 
 /// Creates or replaces a schedule; its first tick is the next one from now.

@@ -184,10 +184,13 @@ fn run(overrides: &Overrides, job: Job) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    if let Err(err) = crate::logging::init(&config.log) {
-        report(&err.to_string());
-        return ExitCode::from(EXIT_CONFIG);
-    }
+    let traces = match crate::logging::init(&config.log, &config.telemetry) {
+        Ok(traces) => traces,
+        Err(err) => {
+            report(&err.to_string());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -236,6 +239,12 @@ fn run(overrides: &Overrides, job: Job) -> ExitCode {
             }
         }
     });
+    // Spans still buffered go to the collector before the process exits.
+    if let Some(traces) = traces
+        && let Err(e) = traces.shutdown()
+    {
+        tracing::warn!(error = %e, "could not flush traces to the collector");
+    }
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

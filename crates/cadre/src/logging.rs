@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 
-use cadre_config::{LogConfig, LogFormat};
+use cadre_config::{LogConfig, LogFormat, TelemetryConfig};
 use cadre_types::redact::{REDACTED, is_sensitive};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -19,15 +21,29 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer};
 
-/// Installs the global logger. Fails, naming the key, when `log.level` is
-/// not a valid filter.
-pub fn init(config: &LogConfig) -> Result<(), cadre_config::ConfigError> {
+/// Installs the global logger, and the OpenTelemetry exporter when
+/// `telemetry.otlp_endpoint` is set (the returned provider flushes it: shut
+/// it down before exiting). Fails, naming the key, when `log.level` is not a
+/// valid filter or the exporter cannot be built.
+pub fn init(
+    config: &LogConfig,
+    telemetry: &TelemetryConfig,
+) -> Result<Option<SdkTracerProvider>, cadre_config::ConfigError> {
     let filter = EnvFilter::try_new(&config.level).map_err(|e| invalid_level(&config.level, &e))?;
     let json = match config.format {
         LogFormat::Json => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
+    let provider = tracer_provider(telemetry)?;
+    // Our own spans (requests, jobs, agent steps), not every library's.
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("cadre"))
+            .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                m.target().starts_with("cadre")
+            }))
+    });
     // A second init (tests start several apps in one process) keeps the first.
     let _already_set = tracing_subscriber::registry()
         .with(
@@ -37,8 +53,41 @@ pub fn init(config: &LogConfig) -> Result<(), cadre_config::ConfigError> {
             }
             .with_filter(filter),
         )
+        .with(otel)
         .try_init();
-    Ok(())
+    Ok(provider)
+}
+
+/// The OTLP/HTTP exporter behind a batching provider (its own thread).
+fn tracer_provider(
+    telemetry: &TelemetryConfig,
+) -> Result<Option<SdkTracerProvider>, cadre_config::ConfigError> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let base = telemetry.otlp_endpoint.trim_end_matches('/');
+    if base.is_empty() {
+        return Ok(None);
+    }
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(format!("{base}/v1/traces"))
+        .build()
+        .map_err(|e| cadre_config::ConfigError {
+            problems: vec![cadre_config::Problem {
+                key: "telemetry.otlp_endpoint".into(),
+                value: format!("{base:?}"),
+                allowed: format!("a reachable OTLP/HTTP collector URL ({e})"),
+                source: None,
+            }],
+        })?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(telemetry.service_name.clone())
+        .build();
+    Ok(Some(
+        SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build(),
+    ))
 }
 
 fn invalid_level(level: &str, err: &dyn std::fmt::Display) -> cadre_config::ConfigError {
@@ -289,10 +338,16 @@ mod tests {
 
     #[test]
     fn an_invalid_level_names_the_key() {
-        let err = init(&LogConfig {
-            level: "info,=[".into(),
-            format: LogFormat::Json,
-        })
+        let err = init(
+            &LogConfig {
+                level: "info,=[".into(),
+                format: LogFormat::Json,
+            },
+            &TelemetryConfig {
+                otlp_endpoint: String::new(),
+                service_name: "cadre".into(),
+            },
+        )
         .unwrap_err();
         assert!(err.to_string().contains("`log.level`"), "{err}");
     }

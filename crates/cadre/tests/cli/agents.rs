@@ -1175,3 +1175,92 @@ fn the_plan_quota_stops_an_organizations_agents_for_the_day() {
     );
     assert!(w.server.terminate().0.success());
 }
+
+#[test]
+fn agent_steps_are_exported_as_genai_spans_to_an_otlp_collector() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use prost::Message as _;
+
+    let batches: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let sink = Arc::clone(&batches);
+    let collector = serve_in_background(axum::Router::new().route(
+        "/v1/traces",
+        post(move |body: axum::body::Bytes| async move {
+            sink.lock().unwrap().push(body.to_vec());
+            ""
+        }),
+    ));
+    let endpoint = format!("http://{collector}");
+    let w = World::start(&[("CADRE_TELEMETRY_OTLP_ENDPOINT", &endpoint)], true);
+    let agent = w.agent(json!({ "name": "Reporter", "approvalPolicy": { "default": "auto", "tools": { "http_request": "auto" } } }));
+    let id = w.execute(&agent, "Report without asking");
+    assert_eq!(w.finished(&id)["status"], "completed");
+    // Stopping flushes what is buffered.
+    assert!(w.server.terminate().0.success());
+
+    let mut spans = Vec::new();
+    for batch in batches.lock().unwrap().iter() {
+        let request = ExportTraceServiceRequest::decode(batch.as_slice()).unwrap();
+        for resource in request.resource_spans {
+            for scope in resource.scope_spans {
+                spans.extend(scope.spans);
+            }
+        }
+    }
+    let attr = |span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str| -> Option<String> {
+        span.attributes.iter().find(|a| a.key == key).and_then(|a| {
+            match a.value.as_ref()?.value.as_ref()? {
+                Any::StringValue(s) => Some(s.clone()),
+                Any::IntValue(i) => Some(i.to_string()),
+                other => Some(format!("{other:?}")),
+            }
+        })
+    };
+    let named = |name: &str| spans.iter().filter(|s| s.name == name).collect::<Vec<_>>();
+    let chats = named("chat fake");
+    assert_eq!(
+        chats.len(),
+        3,
+        "one span per model call: {:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    for chat in &chats {
+        assert_eq!(attr(chat, "gen_ai.operation.name").as_deref(), Some("chat"));
+        assert_eq!(attr(chat, "gen_ai.request.model").as_deref(), Some("fake"));
+        assert_eq!(
+            attr(chat, "gen_ai.response.model").as_deref(),
+            Some("fake-model")
+        );
+        assert_eq!(
+            attr(chat, "gen_ai.usage.input_tokens").as_deref(),
+            Some("100")
+        );
+        assert_eq!(
+            attr(chat, "gen_ai.usage.output_tokens").as_deref(),
+            Some("20")
+        );
+    }
+    let tools = named("execute_tool http_request");
+    assert_eq!(tools.len(), 1);
+    assert_eq!(
+        attr(tools[0], "gen_ai.tool.name").as_deref(),
+        Some("http_request")
+    );
+    let agents = named("invoke_agent Reporter");
+    assert!(
+        !agents.is_empty(),
+        "the job run span: {:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        attr(agents[0], "cadre.execution.id").as_deref(),
+        Some(id.as_str())
+    );
+    assert!(
+        chats
+            .iter()
+            .all(|c| agents.iter().any(|a| a.span_id == c.parent_span_id)),
+        "model calls are children of the agent span"
+    );
+}
