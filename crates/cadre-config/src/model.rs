@@ -123,6 +123,8 @@ pub struct EngineConfig {
     /// Seconds a pending approval waits for a decision before it expires
     /// (and the agent is told).
     pub approval_ttl_secs: u64,
+    /// Ask models for streamed answers.
+    pub stream_model_calls: bool,
 }
 
 /// Where agents' `http_request` may go beyond the public internet.

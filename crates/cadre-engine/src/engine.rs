@@ -44,6 +44,9 @@ pub struct EngineConfig {
     pub lease: Duration,
     /// Model tokens an org may use per UTC day, by plan.
     pub tokens_per_day: TokenQuotas,
+    /// Ask models for streamed answers (the time to the first event is
+    /// recorded); off for proxies that break server-sent events.
+    pub stream_model_calls: bool,
 }
 
 /// Daily token quotas by plan (`None`: no quota).
@@ -72,6 +75,7 @@ impl Default for EngineConfig {
             approval_ttl: Duration::from_secs(300),
             lease: Duration::from_secs(30),
             tokens_per_day: TokenQuotas::default(),
+            stream_model_calls: true,
         }
     }
 }

@@ -152,18 +152,7 @@ impl Gateway {
         chain: &[Endpoint],
         request: &ChatRequest,
     ) -> Result<Outcome, LlmError> {
-        self.run(
-            chain,
-            request,
-            async |endpoint: &Endpoint, request: ChatRequest| {
-                endpoint
-                    .provider
-                    .chat(&request)
-                    .await
-                    .map_err(|e| (e, false))
-            },
-        )
-        .await
+        self.run(chain, request, Whole).await
     }
 
     /// A streamed answer: every event goes to `on_event` as it arrives, and
@@ -176,45 +165,26 @@ impl Gateway {
         request: &ChatRequest,
         on_event: &mut (dyn FnMut(&StreamEvent) + Send),
     ) -> Result<Outcome, LlmError> {
-        let mut delivered = false;
         self.run(
             chain,
             request,
-            async |endpoint: &Endpoint, request: ChatRequest| {
-                let mut events = endpoint
-                    .provider
-                    .stream(&request)
-                    .await
-                    .map_err(|e| (e, delivered))?;
-                let mut answer = Assembler::default();
-                while let Some(event) = events.next().await {
-                    let event = event.map_err(|e| (e, delivered))?;
-                    on_event(&event);
-                    delivered = true;
-                    if answer.push(event) {
-                        break;
-                    }
-                }
-                answer
-                    .finish(&request.model, endpoint.provider.name())
-                    .map_err(|e| (e, delivered))
+            Streamed {
+                on_event,
+                delivered: false,
             },
         )
         .await
     }
 
-    /// Tries the chain in order. `call` answers an error with whether it is
-    /// final (something was already shown); other retryable errors are
-    /// retried with backoff, then the next endpoint is tried.
-    async fn run<F>(
+    /// Tries the chain in order. An attempt answers an error with whether
+    /// it is final (something was already shown); other retryable errors
+    /// are retried with backoff, then the next endpoint is tried.
+    async fn run(
         &self,
         chain: &[Endpoint],
         request: &ChatRequest,
-        mut call: F,
-    ) -> Result<Outcome, LlmError>
-    where
-        F: AsyncFnMut(&Endpoint, ChatRequest) -> Result<ChatResponse, (LlmError, bool)>,
-    {
+        mut call: impl Attempt,
+    ) -> Result<Outcome, LlmError> {
         let started = Instant::now();
         let mut attempts = 0;
         let mut last_error = None;
@@ -229,7 +199,7 @@ impl Gateway {
             for attempt in 0..self.policy.attempts {
                 attempts += 1;
                 let call_started = Instant::now();
-                match call(endpoint, request.clone()).await {
+                match call.call(endpoint, request.clone()).await {
                     Ok(response) => {
                         self.succeeded(endpoint);
                         return Ok(self.account(
@@ -320,6 +290,67 @@ impl Gateway {
             cost_usd,
             priced: prices.is_some(),
         }
+    }
+}
+
+/// One way of asking an endpoint. (A trait with explicit lifetimes rather
+/// than an async closure: futures from async closures that capture
+/// references are not provably `Send` where callers need them to be.)
+trait Attempt: Send {
+    fn call<'a>(
+        &'a mut self,
+        endpoint: &'a Endpoint,
+        request: ChatRequest,
+    ) -> impl Future<Output = Result<ChatResponse, (LlmError, bool)>> + Send + 'a;
+}
+
+/// A complete answer in one response.
+struct Whole;
+
+impl Attempt for Whole {
+    async fn call<'a>(
+        &'a mut self,
+        endpoint: &'a Endpoint,
+        request: ChatRequest,
+    ) -> Result<ChatResponse, (LlmError, bool)> {
+        endpoint
+            .provider
+            .chat(&request)
+            .await
+            .map_err(|e| (e, false))
+    }
+}
+
+/// A streamed answer, each event passed on as it arrives.
+struct Streamed<'e> {
+    on_event: &'e mut (dyn FnMut(&StreamEvent) + Send),
+    /// Whether an event reached `on_event` (then no fallback is possible).
+    delivered: bool,
+}
+
+impl Attempt for Streamed<'_> {
+    async fn call<'a>(
+        &'a mut self,
+        endpoint: &'a Endpoint,
+        request: ChatRequest,
+    ) -> Result<ChatResponse, (LlmError, bool)> {
+        let mut events = endpoint
+            .provider
+            .stream(&request)
+            .await
+            .map_err(|e| (e, self.delivered))?;
+        let mut answer = Assembler::default();
+        while let Some(event) = events.next().await {
+            let event = event.map_err(|e| (e, self.delivered))?;
+            (self.on_event)(&event);
+            self.delivered = true;
+            if answer.push(event) {
+                break;
+            }
+        }
+        answer
+            .finish(&request.model, endpoint.provider.name())
+            .map_err(|e| (e, self.delivered))
     }
 }
 

@@ -17,7 +17,11 @@ pub fn now() -> OffsetDateTime {
 /// nudge keeps every stored timestamp at exactly six digits.
 pub fn normalize(at: OffsetDateTime) -> OffsetDateTime {
     let micros = at.nanosecond() / 1000;
-    let micros = if micros.is_multiple_of(10) { micros + 1 } else { micros };
+    let micros = if micros.is_multiple_of(10) {
+        micros + 1
+    } else {
+        micros
+    };
     at.replace_nanosecond(micros * 1000).unwrap_or(at)
 }
 

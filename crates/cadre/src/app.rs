@@ -340,6 +340,7 @@ fn build_engine(
         cadre_engine::EngineConfig {
             lease,
             approval_ttl: Duration::from_secs(config.engine.approval_ttl_secs),
+            stream_model_calls: config.engine.stream_model_calls,
             tokens_per_day: if config.limits.enabled {
                 let quota = |plan: &cadre_config::PlanLimits| {
                     (plan.tokens_per_day > 0).then_some(plan.tokens_per_day)

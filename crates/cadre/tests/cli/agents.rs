@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::http::HeaderMap;
+use axum::response::IntoResponse as _;
 use axum::routing::post;
 use serde_json::{Value, json};
 
@@ -102,6 +103,10 @@ fn fake_model(hook: SocketAddr) -> axum::Router {
                 vec![]
             };
             let finish = if calls.is_empty() { "stop" } else { "tool_calls" };
+            let usage = json!({ "prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120 });
+            if request["stream"] == true {
+                return streamed(&calls, finish, &usage);
+            }
             let mut message = json!({ "role": "assistant", "content": if calls.is_empty() { json!("Done.") } else { Value::Null } });
             if !calls.is_empty() {
                 message["tool_calls"] = Value::Array(calls);
@@ -109,10 +114,50 @@ fn fake_model(hook: SocketAddr) -> axum::Router {
             Json(json!({
                 "id": "chatcmpl-1", "object": "chat.completion", "model": "fake-model",
                 "choices": [{ "index": 0, "message": message, "finish_reason": finish }],
-                "usage": { "prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120 }
+                "usage": usage
             }))
+            .into_response()
         }),
     )
+}
+
+/// The same answer as OpenAI streams it: server-sent chunks, text in two
+/// pieces, each tool call's arguments split across two deltas, then the
+/// finish reason, the usage (`stream_options.include_usage`) and `[DONE]`.
+fn streamed(calls: &[Value], finish: &str, usage: &Value) -> axum::response::Response {
+    let chunk = |delta: Value, finish: Value| {
+        json!({ "id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "fake-model",
+                "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] })
+    };
+    let mut events = vec![chunk(json!({ "role": "assistant" }), Value::Null)];
+    if calls.is_empty() {
+        events.push(chunk(json!({ "content": "Do" }), Value::Null));
+        events.push(chunk(json!({ "content": "ne." }), Value::Null));
+    }
+    for (index, call) in calls.iter().enumerate() {
+        let args = call["function"]["arguments"].as_str().unwrap_or("{}");
+        let (head, tail) = args.split_at(args.len() / 2);
+        events.push(chunk(
+            json!({ "tool_calls": [{ "index": index, "id": call["id"], "type": "function",
+                                     "function": { "name": call["function"]["name"], "arguments": head } }] }),
+            Value::Null,
+        ));
+        events.push(chunk(
+            json!({ "tool_calls": [{ "index": index, "function": { "arguments": tail } }] }),
+            Value::Null,
+        ));
+    }
+    events.push(chunk(json!({}), json!(finish)));
+    events.push(
+        json!({ "id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "fake-model",
+                        "choices": [], "usage": usage }),
+    );
+    let mut body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+    body.push_str("data: [DONE]\n\n");
+    axum::response::Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(axum::body::Body::from(body))
+        .unwrap()
 }
 
 /// A hook receiver: every request's path, `Idempotency-Key` and body.
@@ -356,7 +401,8 @@ impl Api {
 
 #[test]
 fn a_tool_loop_with_an_edited_approval_runs_to_completion_with_a_verifiable_trace() {
-    tool_loop_with_an_edited_approval(&[]);
+    // Every other test streams model answers (the default); this one does not.
+    tool_loop_with_an_edited_approval(&[("CADRE_ENGINE_STREAM_MODEL_CALLS", "false")]);
 }
 
 #[test]
@@ -452,6 +498,15 @@ fn tool_loop_with_an_edited_approval(env: &[(&str, &str)]) {
         .find(|e| e["type"] == "approval_resolved")
         .unwrap();
     assert_eq!(resolved["data"]["editedArguments"]["body"], "edited");
+    let streams = !env.contains(&("CADRE_ENGINE_STREAM_MODEL_CALLS", "false"));
+    let call = trace
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "llm_call")
+        .unwrap();
+    assert_eq!(call["data"]["streamed"], streams, "{call}");
+    assert_eq!(call["data"]["firstEventMs"].is_u64(), streams, "{call}");
 
     // Another organization's user learns nothing about it.
     let stranger = w.api.signup("stranger@example.com");
@@ -1228,10 +1283,8 @@ fn agent_steps_are_exported_as_genai_spans_to_an_otlp_collector() {
     for chat in &chats {
         assert_eq!(attr(chat, "gen_ai.operation.name").as_deref(), Some("chat"));
         assert_eq!(attr(chat, "gen_ai.request.model").as_deref(), Some("fake"));
-        assert_eq!(
-            attr(chat, "gen_ai.response.model").as_deref(),
-            Some("fake-model")
-        );
+        // Streamed answers carry no model name of their own: the one asked for.
+        assert_eq!(attr(chat, "gen_ai.response.model").as_deref(), Some("fake"));
         assert_eq!(
             attr(chat, "gen_ai.usage.input_tokens").as_deref(),
             Some("100")
