@@ -89,6 +89,7 @@ pub struct Engine {
 #[derive(Debug)]
 pub(crate) struct Inner {
     store: Store,
+    commits: crate::group_commit::GroupCommit,
     pub(crate) secrets: Secrets,
     pub(crate) llm: Llm,
     pub(crate) egress: Egress,
@@ -267,6 +268,7 @@ impl Engine {
         Self {
             inner: Arc::new(Inner {
                 store,
+                commits: crate::group_commit::GroupCommit::default(),
                 secrets,
                 llm,
                 egress,
@@ -498,11 +500,12 @@ impl Engine {
         step.commit.state.checkpoint = step.checkpoint.to_json();
         step.commit.events = std::mem::take(&mut step.chain.events);
         step.commit.at = step.commit.at.max(cadre_types::time::now());
-        self.store()
-            .executions()
-            .commit_step(tenant, &step.commit)
+        let added_jobs = !step.commit.jobs.is_empty();
+        self.inner
+            .commits
+            .commit(self.store(), tenant, step.commit)
             .await?;
-        if !step.commit.jobs.is_empty() {
+        if added_jobs {
             self.store().jobs_added(QUEUE).await;
         }
         Ok(next)

@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod egress;
 pub mod engine;
+mod group_commit;
 pub mod models;
 pub mod spec;
 mod steps;

@@ -264,6 +264,10 @@ pub trait ExecutionQueries: Send + Sync {
     async fn release_runner(&self, tenant: Tenant, id: Uuid, job: Uuid) -> Result<()>;
     /// Applies one step; see [`StepCommit`].
     async fn commit_step(&self, tenant: Tenant, commit: &StepCommit) -> Result<()>;
+    /// Applies many steps (of different executions) in one transaction, each
+    /// in a savepoint: the outcome of each, in order. One commit (and one
+    /// WAL sync) for all of them.
+    async fn commit_steps(&self, steps: &[(Tenant, StepCommit)]) -> Result<Vec<Result<()>>>;
     /// Applies a [`ControlChange`]; `None` when the execution's status was
     /// not one of its `from`.
     async fn control_execution(
@@ -374,6 +378,233 @@ macro_rules! bind_execution {
     };
 }
 
+/// Applies one [`StepCommit`] on an open transaction: the body shared by
+/// [`ExecutionQueries::commit_step`] and [`ExecutionQueries::commit_steps`].
+/// Evaluates to `Result<()>`; an error leaves the transaction for the caller
+/// to roll back.
+macro_rules! apply_step {
+    ($tx:ident, $org:expr, $c:expr) => {
+        async {
+            if let Some(lease) = $c.lease {
+                let fenced = sqlx::query("UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_epoch = $2 AND state = 'running'")
+                    .bind(lease.job_id)
+                    .bind(lease.epoch)
+                    .bind($c.lease_until)
+                    .execute(&mut *$tx)
+                    .await?;
+                if fenced.rows_affected() != 1 {
+                    return Err(StoreError::StaleLease);
+                }
+            }
+            let head = $c.events.last();
+            let s = &$c.state;
+            let moved = sqlx::query(
+                "UPDATE executions SET status = $4, steps = $5, tokens_in = $6, tokens_out = $7, cost_nanos = $8,
+                        models = $9, checkpoint = $10, error = $11, started_at = $12, finished_at = $13,
+                        control = CASE WHEN $14 THEN NULL ELSE control END,
+                        input = CASE WHEN $15 THEN NULL ELSE input END,
+                        trace_seq = COALESCE($16, trace_seq), trace_hash = COALESCE($17, trace_hash), updated_at = $18,
+                        runner = CASE WHEN $19 THEN NULL ELSE runner END
+                 WHERE org_id = $1 AND id = $2 AND trace_seq = $3 AND (NOT $19 OR COALESCE(control, '') = $20)",
+            )
+            .bind($org)
+            .bind($c.execution_id)
+            .bind($c.expected_seq)
+            .bind(&s.status)
+            .bind(s.steps)
+            .bind(s.tokens_in)
+            .bind(s.tokens_out)
+            .bind(s.cost_nanos)
+            .bind(Json(&s.models))
+            .bind(Json(&s.checkpoint))
+            .bind(&s.error)
+            .bind(s.started_at)
+            .bind(s.finished_at)
+            .bind(s.clear_control)
+            .bind(s.clear_input)
+            .bind(head.map(|e| e.seq))
+            .bind(head.map(|e| e.hash.as_str()))
+            .bind($c.at)
+            .bind($c.release_runner)
+            .bind($c.expected_control.as_deref().unwrap_or(""))
+            .execute(&mut *$tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                return Err(StoreError::Conflict { constraint: "trace_head".into() });
+            }
+            for e in &$c.events {
+                sqlx::query(
+                    "INSERT INTO trace_events (execution_id, seq, org_id, type, at, data, prev_hash, hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind($c.execution_id)
+                .bind(e.seq)
+                .bind($org)
+                .bind(&e.kind)
+                .bind(e.at)
+                .bind(&e.data)
+                .bind(&e.prev_hash)
+                .bind(&e.hash)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            if let Some(step) = $c.snapshot_step {
+                sqlx::query(
+                    "INSERT INTO execution_checkpoints (execution_id, step, state) VALUES ($1, $2, $3)
+                     ON CONFLICT (execution_id, step) DO UPDATE SET state = excluded.state",
+                )
+                .bind($c.execution_id)
+                .bind(step)
+                .bind(Json(&s.checkpoint))
+                .execute(&mut *$tx)
+                .await?;
+            }
+            for o in &$c.outputs {
+                sqlx::query(super::tasks::INSERT_OUTPUT)
+                    .bind(o.id)
+                    .bind($org)
+                    .bind(o.task_id)
+                    .bind(&o.kind)
+                    .bind(&o.label)
+                    .bind(Json(&o.content))
+                    .bind(o.execution_id)
+                    .bind(o.at)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            for t in &$c.tasks {
+                super::tasks::bind_task!(sqlx::query(super::tasks::INSERT_TASK), $org, t)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            for e in &$c.executions {
+                bind_execution!(sqlx::query(INSERT_EXECUTION), $org, e)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            for a in &$c.approvals {
+                sqlx::query(
+                    "INSERT INTO approvals (id, org_id, execution_id, agent_id, call_id, action, description, details,
+                                            args_hash, risk_level, status, expires_at, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12)",
+                )
+                .bind(a.id)
+                .bind($org)
+                .bind($c.execution_id)
+                .bind(a.agent_id)
+                .bind(&a.call_id)
+                .bind(&a.action)
+                .bind(&a.description)
+                .bind(Json(&a.details))
+                .bind(&a.args_hash)
+                .bind(&a.risk_level)
+                .bind(a.expires_at)
+                .bind($c.at)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            for id in &$c.expired_approvals {
+                sqlx::query("UPDATE approvals SET status = 'expired', decided_at = $3 WHERE org_id = $1 AND id = $2 AND status = 'pending'")
+                    .bind($org)
+                    .bind(id)
+                    .bind($c.at)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            for (agent, key, value) in &$c.memories {
+                sqlx::query(
+                    "INSERT INTO memories (org_id, agent_id, key, value, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+                     ON CONFLICT (org_id, agent_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                )
+                .bind($org)
+                .bind(agent)
+                .bind(key)
+                .bind(value)
+                .bind($c.at)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            if let Some(i) = &$c.intent_started {
+                sqlx::query(
+                    "INSERT INTO tool_intents (execution_id, call_id, step, tool, arguments, idempotency_key, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind($c.execution_id)
+                .bind(&i.call_id)
+                .bind(i.step)
+                .bind(&i.tool)
+                .bind(Json(&i.arguments))
+                .bind(&i.idempotency_key)
+                .bind($c.at)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            if let Some((call_id, result)) = &$c.intent_finished {
+                sqlx::query("UPDATE tool_intents SET result = $3, finished_at = $4 WHERE execution_id = $1 AND call_id = $2")
+                    .bind($c.execution_id)
+                    .bind(call_id)
+                    .bind(Json(result))
+                    .bind($c.at)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            if let Some((agent, status)) = &$c.agent_status {
+                sqlx::query("UPDATE agents SET status = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND status <> 'disabled'")
+                    .bind($org)
+                    .bind(agent)
+                    .bind(status)
+                    .bind($c.at)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            if let Some(task) = $c.task_done {
+                let project: Option<(Json<Vec<String>>, bool)> = sqlx::query_as(
+                    "SELECT p.workflow_states, p.require_review FROM projects p JOIN tasks t ON t.project_id = p.id
+                     WHERE t.org_id = $1 AND t.id = $2",
+                )
+                .bind($org)
+                .bind(task)
+                .fetch_optional(&mut *$tx)
+                .await?;
+                if let Some((states, review)) = project {
+                    let target = if review && states.0.iter().any(|s| s == "review") {
+                        Some("review")
+                    } else {
+                        states.0.last().map(String::as_str)
+                    };
+                    if let Some(target) = target {
+                        sqlx::query("UPDATE tasks SET status = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND status <> 'cancelled'")
+                            .bind($org)
+                            .bind(task)
+                            .bind(target)
+                            .bind($c.at)
+                            .execute(&mut *$tx)
+                            .await?;
+                    }
+                }
+            }
+            for child in &$c.cancel_children {
+                sqlx::query(
+                    "UPDATE executions SET control = 'cancel', updated_at = $3
+                     WHERE org_id = $1 AND id = $2 AND status NOT IN ('completed', 'failed', 'cancelled')",
+                )
+                .bind($org)
+                .bind(child)
+                .bind($c.at)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            for job in &$c.jobs {
+                super::jobs::bind_new_job!(sqlx::query(super::jobs::insert_job_sql!()), job, $c.at)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            Ok::<(), StoreError>(())
+        }
+        .await
+    };
+}
+
 super::for_both_backends!(ExecutionQueries {
     async fn execution_org(&self, id: Uuid) -> Result<Option<Uuid>> {
         Ok(sqlx::query_scalar("SELECT org_id FROM executions WHERE id = $1")
@@ -478,224 +709,32 @@ super::for_both_backends!(ExecutionQueries {
     }
 
     async fn commit_step(&self, tenant: Tenant, c: &StepCommit) -> Result<()> {
-        let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
-        if let Some(lease) = c.lease {
-            let fenced = sqlx::query("UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_epoch = $2 AND state = 'running'")
-                .bind(lease.job_id)
-                .bind(lease.epoch)
-                .bind(c.lease_until)
-                .execute(&mut *tx)
-                .await?;
-            if fenced.rows_affected() != 1 {
-                return Err(StoreError::StaleLease);
-            }
-        }
-        let head = c.events.last();
-        let s = &c.state;
-        let moved = sqlx::query(
-            "UPDATE executions SET status = $4, steps = $5, tokens_in = $6, tokens_out = $7, cost_nanos = $8,
-                    models = $9, checkpoint = $10, error = $11, started_at = $12, finished_at = $13,
-                    control = CASE WHEN $14 THEN NULL ELSE control END,
-                    input = CASE WHEN $15 THEN NULL ELSE input END,
-                    trace_seq = COALESCE($16, trace_seq), trace_hash = COALESCE($17, trace_hash), updated_at = $18,
-                    runner = CASE WHEN $19 THEN NULL ELSE runner END
-             WHERE org_id = $1 AND id = $2 AND trace_seq = $3 AND (NOT $19 OR COALESCE(control, '') = $20)",
-        )
-        .bind(org)
-        .bind(c.execution_id)
-        .bind(c.expected_seq)
-        .bind(&s.status)
-        .bind(s.steps)
-        .bind(s.tokens_in)
-        .bind(s.tokens_out)
-        .bind(s.cost_nanos)
-        .bind(Json(&s.models))
-        .bind(Json(&s.checkpoint))
-        .bind(&s.error)
-        .bind(s.started_at)
-        .bind(s.finished_at)
-        .bind(s.clear_control)
-        .bind(s.clear_input)
-        .bind(head.map(|e| e.seq))
-        .bind(head.map(|e| e.hash.as_str()))
-        .bind(c.at)
-        .bind(c.release_runner)
-        .bind(c.expected_control.as_deref().unwrap_or(""))
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() != 1 {
-            return Err(StoreError::Conflict { constraint: "trace_head".into() });
-        }
-        for e in &c.events {
-            sqlx::query(
-                "INSERT INTO trace_events (execution_id, seq, org_id, type, at, data, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(c.execution_id)
-            .bind(e.seq)
-            .bind(org)
-            .bind(&e.kind)
-            .bind(e.at)
-            .bind(&e.data)
-            .bind(&e.prev_hash)
-            .bind(&e.hash)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(step) = c.snapshot_step {
-            sqlx::query(
-                "INSERT INTO execution_checkpoints (execution_id, step, state) VALUES ($1, $2, $3)
-                 ON CONFLICT (execution_id, step) DO UPDATE SET state = excluded.state",
-            )
-            .bind(c.execution_id)
-            .bind(step)
-            .bind(Json(&s.checkpoint))
-            .execute(&mut *tx)
-            .await?;
-        }
-        for o in &c.outputs {
-            sqlx::query(super::tasks::INSERT_OUTPUT)
-                .bind(o.id)
-                .bind(org)
-                .bind(o.task_id)
-                .bind(&o.kind)
-                .bind(&o.label)
-                .bind(Json(&o.content))
-                .bind(o.execution_id)
-                .bind(o.at)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for t in &c.tasks {
-            super::tasks::bind_task!(sqlx::query(super::tasks::INSERT_TASK), org, t)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for e in &c.executions {
-            bind_execution!(sqlx::query(INSERT_EXECUTION), org, e)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for a in &c.approvals {
-            sqlx::query(
-                "INSERT INTO approvals (id, org_id, execution_id, agent_id, call_id, action, description, details,
-                                        args_hash, risk_level, status, expires_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12)",
-            )
-            .bind(a.id)
-            .bind(org)
-            .bind(c.execution_id)
-            .bind(a.agent_id)
-            .bind(&a.call_id)
-            .bind(&a.action)
-            .bind(&a.description)
-            .bind(Json(&a.details))
-            .bind(&a.args_hash)
-            .bind(&a.risk_level)
-            .bind(a.expires_at)
-            .bind(c.at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for id in &c.expired_approvals {
-            sqlx::query("UPDATE approvals SET status = 'expired', decided_at = $3 WHERE org_id = $1 AND id = $2 AND status = 'pending'")
-                .bind(org)
-                .bind(id)
-                .bind(c.at)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for (agent, key, value) in &c.memories {
-            sqlx::query(
-                "INSERT INTO memories (org_id, agent_id, key, value, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
-                 ON CONFLICT (org_id, agent_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            )
-            .bind(org)
-            .bind(agent)
-            .bind(key)
-            .bind(value)
-            .bind(c.at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(i) = &c.intent_started {
-            sqlx::query(
-                "INSERT INTO tool_intents (execution_id, call_id, step, tool, arguments, idempotency_key, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(c.execution_id)
-            .bind(&i.call_id)
-            .bind(i.step)
-            .bind(&i.tool)
-            .bind(Json(&i.arguments))
-            .bind(&i.idempotency_key)
-            .bind(c.at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some((call_id, result)) = &c.intent_finished {
-            sqlx::query("UPDATE tool_intents SET result = $3, finished_at = $4 WHERE execution_id = $1 AND call_id = $2")
-                .bind(c.execution_id)
-                .bind(call_id)
-                .bind(Json(result))
-                .bind(c.at)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some((agent, status)) = &c.agent_status {
-            sqlx::query("UPDATE agents SET status = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND status <> 'disabled'")
-                .bind(org)
-                .bind(agent)
-                .bind(status)
-                .bind(c.at)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(task) = c.task_done {
-            let project: Option<(Json<Vec<String>>, bool)> = sqlx::query_as(
-                "SELECT p.workflow_states, p.require_review FROM projects p JOIN tasks t ON t.project_id = p.id
-                 WHERE t.org_id = $1 AND t.id = $2",
-            )
-            .bind(org)
-            .bind(task)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some((states, review)) = project {
-                let target = if review && states.0.iter().any(|s| s == "review") {
-                    Some("review")
-                } else {
-                    states.0.last().map(String::as_str)
-                };
-                if let Some(target) = target {
-                    sqlx::query("UPDATE tasks SET status = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND status <> 'cancelled'")
-                        .bind(org)
-                        .bind(task)
-                        .bind(target)
-                        .bind(c.at)
-                        .execute(&mut *tx)
-                        .await?;
+        apply_step!(tx, tenant.org_id(), c)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn commit_steps(&self, steps: &[(Tenant, StepCommit)]) -> Result<Vec<Result<()>>> {
+        use sqlx::Acquire as _;
+        let mut tx = self.begin_write().await?;
+        let mut outcomes = Vec::with_capacity(steps.len());
+        for (tenant, c) in steps {
+            // Each step in a savepoint: one refused step is rolled back alone.
+            let mut one = (&mut *tx).begin().await?;
+            match apply_step!(one, tenant.org_id(), c) {
+                Ok(()) => {
+                    one.commit().await?;
+                    outcomes.push(Ok(()));
+                }
+                Err(e) => {
+                    one.rollback().await?;
+                    outcomes.push(Err(e));
                 }
             }
         }
-        for child in &c.cancel_children {
-            sqlx::query(
-                "UPDATE executions SET control = 'cancel', updated_at = $3
-                 WHERE org_id = $1 AND id = $2 AND status NOT IN ('completed', 'failed', 'cancelled')",
-            )
-            .bind(org)
-            .bind(child)
-            .bind(c.at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for job in &c.jobs {
-            super::jobs::bind_new_job!(sqlx::query(super::jobs::insert_job_sql!()), job, c.at)
-                .execute(&mut *tx)
-                .await?;
-        }
         tx.commit().await?;
-        Ok(())
+        Ok(outcomes)
     }
 
     async fn control_execution(&self, tenant: Tenant, id: Uuid, change: &ControlChange<'_>, at: OffsetDateTime) -> Result<Option<ExecutionRow>> {
