@@ -1,6 +1,10 @@
-//! Group commit: the step commits of concurrent executions are written
-//! together, one transaction (one WAL sync) for all that are waiting, each
-//! in a savepoint so one refused step does not take the others with it.
+//! Group commit on SQLite: the step commits of concurrent executions are
+//! written together, one transaction (one WAL sync) for all that are
+//! waiting, each in a savepoint so one refused step does not take the
+//! others with it — instead of each waiting its turn for the single write
+//! lock. PostgreSQL commits concurrent transactions in parallel and shares
+//! WAL flushes itself; funnelling them through one connection measured
+//! slower there (docs/benchmarks.md), so steps commit directly.
 //!
 //! There is no background task: the first committer to find nobody leading
 //! leads, writing batches until the queue is empty; the others wait for
@@ -49,6 +53,9 @@ impl GroupCommit {
         tenant: Tenant,
         commit: StepCommit,
     ) -> Result<(), StoreError> {
+        if store.backend_name() != "sqlite" {
+            return store.executions().commit_step(tenant, &commit).await;
+        }
         let (reply, outcome) = oneshot::channel();
         self.queue().push((tenant, commit, reply));
         // Lead while there is work and nobody else leads. Checking the queue

@@ -14,6 +14,7 @@
 
 mod api_keys;
 mod audit;
+mod executions;
 mod fixtures;
 mod health;
 mod instances;

@@ -1,0 +1,193 @@
+use cadre_store::{
+    AgentSpec, ExecutionState, NewExecution, NewJob, NewTask, Page, StepCommit, Store, StoreError,
+    TraceEventRow,
+};
+use cadre_testkit::store_test;
+use cadre_types::Tenant;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::fixtures::{now, org, user};
+
+/// An org with an agent and `n` queued executions of it.
+async fn executions(store: &Store, n: usize) -> (Tenant, Vec<Uuid>) {
+    let owner = user(store, &format!("{}@example.com", Uuid::now_v7().simple())).await;
+    let (_, tenant) = org(store, owner.id, &format!("o{}", Uuid::now_v7().simple())).await;
+    let inbox = store
+        .projects()
+        .projects(
+            tenant,
+            Page {
+                page: 1,
+                page_size: 10,
+            },
+        )
+        .await
+        .unwrap()
+        .0[0]
+        .id;
+    let spec = AgentSpec {
+        name: "A".into(),
+        kind: "executor".into(),
+        role: String::new(),
+        description: String::new(),
+        instructions: "x".into(),
+        model: "m".into(),
+        tools: vec![],
+        approval_policy: json!({}),
+        skills: vec![],
+        limits: json!({}),
+        title: None,
+        reports_to: None,
+        template_id: None,
+    };
+    let agent = store
+        .agents()
+        .create_agent(tenant, Uuid::now_v7(), &spec, None, now())
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let task = store
+            .tasks()
+            .create_task(
+                tenant,
+                &NewTask {
+                    id: Uuid::now_v7(),
+                    project_id: inbox,
+                    parent_id: None,
+                    title: "t".into(),
+                    description: String::new(),
+                    status: "in_progress".into(),
+                    priority: 5,
+                    assignee: None,
+                    author: ("human".into(), None),
+                    at: now(),
+                },
+            )
+            .await
+            .unwrap();
+        let id = Uuid::now_v7();
+        store
+            .executions()
+            .create_execution(
+                tenant,
+                &NewExecution {
+                    id,
+                    agent_id: agent.id,
+                    agent_version: 1,
+                    task_id: task.id,
+                    parent_id: None,
+                    trigger_kind: "user".into(),
+                    triggered_by: None,
+                    checkpoint: json!({}),
+                    forked_from: None,
+                    forked_at_step: None,
+                    trace_hash: "genesis".into(),
+                    at: now(),
+                },
+                &NewJob::new("q", "x.v1", json!({})),
+            )
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    (tenant, ids)
+}
+
+/// A step that moves an execution from trace head `seq` to `seq + 1`.
+fn step(id: Uuid, seq: i64, steps: i64) -> StepCommit {
+    let at = now();
+    StepCommit {
+        execution_id: id,
+        lease: None,
+        lease_until: at,
+        expected_seq: seq,
+        expected_control: None,
+        release_runner: false,
+        state: ExecutionState {
+            status: "running".into(),
+            steps,
+            tokens_in: 0,
+            tokens_out: 0,
+            cost_nanos: 0,
+            models: vec![],
+            checkpoint: json!({ "steps": steps }),
+            error: None,
+            started_at: Some(at),
+            finished_at: None,
+            clear_control: false,
+            clear_input: false,
+        },
+        events: vec![TraceEventRow {
+            seq: seq + 1,
+            kind: "decision".into(),
+            at,
+            data: cadre_store::Json(json!({})),
+            prev_hash: "p".into(),
+            hash: format!("h{}", seq + 1),
+        }],
+        snapshot_step: Some(steps),
+        outputs: vec![],
+        tasks: vec![],
+        executions: vec![],
+        approvals: vec![],
+        expired_approvals: vec![],
+        memories: vec![],
+        intent_started: None,
+        intent_finished: None,
+        agent_status: None,
+        task_done: None,
+        cancel_children: vec![],
+        jobs: vec![],
+        at,
+    }
+}
+
+store_test!(
+    a_group_commit_applies_each_step_or_refuses_it_alone,
+    |db| async move {
+        let (tenant, ids) = executions(&db.store, 3).await;
+        let batch = vec![
+            (tenant, step(ids[0], 0, 1)),
+            // A stale trace head: refused, and only this one.
+            (tenant, step(ids[1], 7, 1)),
+            (tenant, step(ids[2], 0, 1)),
+        ];
+        let outcomes = db.store.executions().commit_steps(&batch).await.unwrap();
+        assert!(outcomes[0].is_ok(), "{outcomes:?}");
+        assert!(
+            matches!(&outcomes[1], Err(StoreError::Conflict { constraint }) if constraint == "trace_head"),
+            "{outcomes:?}"
+        );
+        assert!(outcomes[2].is_ok(), "{outcomes:?}");
+        let read = |id| {
+            let store = db.store.clone();
+            async move { store.executions().execution(tenant, id).await.unwrap() }
+        };
+        for (i, expected) in [(0, 1), (1, 0), (2, 1)] {
+            let ex = read(ids[i]).await;
+            assert_eq!(
+                (ex.steps, ex.trace_seq),
+                (expected, expected),
+                "execution {i}"
+            );
+            let trace = db.store.executions().trace(tenant, ids[i]).await.unwrap();
+            assert_eq!(
+                trace.len() as i64,
+                expected,
+                "no trace event of a refused step"
+            );
+            assert_eq!(
+                db.store
+                    .executions()
+                    .checkpoint_at(tenant, ids[i], 1)
+                    .await
+                    .unwrap()
+                    .is_some(),
+                expected == 1,
+                "no snapshot of a refused step"
+            );
+        }
+    }
+);
