@@ -154,7 +154,11 @@ fn engine(store: &Store) -> anyhow::Result<Engine> {
         cadre_identity::secrets::Secrets::new(store.clone(), keyring),
         llm,
         Egress::new(AllowList::default())?,
-        EngineConfig::default(),
+        // Unstreamed answers, as LangGraph's fake chat model gives them.
+        EngineConfig {
+            stream_model_calls: false,
+            ..EngineConfig::default()
+        },
     ))
 }
 
