@@ -21,8 +21,9 @@ pub use areas::audit::{
     AuditFilter, AuditQueries, AuditRow, ChainCheck, NewAuditEntry, PLATFORM_CHAIN,
 };
 pub use areas::executions::{
-    ApprovalRow, ControlChange, Decision, ExecutionFilter, ExecutionQueries, ExecutionRow,
-    ExecutionState, IntentRow, NewApproval, NewExecution, NewIntent, StepCommit, TraceEventRow,
+    AgentMetrics, ApprovalRow, ControlChange, Decision, ExecutionFilter, ExecutionQueries,
+    ExecutionRow, ExecutionState, IntentRow, NewApproval, NewExecution, NewIntent, StepCommit,
+    TraceEventRow,
 };
 pub use areas::health::{HealthQueries, SchemaVersion};
 pub use areas::instances::{InstanceIn, InstanceQueries, InstanceRow};

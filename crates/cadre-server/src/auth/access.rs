@@ -113,6 +113,7 @@ pub const ROUTES: &[(&str, &str, Access, Category)] = &[
         Org(View),
         Api,
     ),
+    ("GET", "/api/v1/agents/{agentId}/metrics", Org(View), Api),
     (
         "POST",
         "/api/v1/agents/{agentId}/execute",

@@ -488,3 +488,64 @@ pub(crate) async fn execute_agent_handler(
     .await?;
     Ok(ApiResponse::accepted(execution))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AgentMetricsOut {
+    executions: i64,
+    completed: i64,
+    failed: i64,
+    cancelled: i64,
+    /// Not finished yet (queued, running, waiting or paused).
+    active: i64,
+    /// Completed among finished executions; `null` before any finished.
+    success_rate: Option<f64>,
+    steps: i64,
+    tokens_in: i64,
+    tokens_out: i64,
+    /// US dollars, a decimal string.
+    cost_usd: String,
+    /// Mean wall time of finished executions.
+    avg_duration_ms: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct MetricsQuery {
+    /// Only executions created since (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
+    since: Option<time::OffsetDateTime>,
+}
+
+/// What an agent's executions add up to: counts, success rate, steps,
+/// tokens, cost and mean duration.
+#[utoipa::path(get, path = "/api/v1/agents/{agentId}/metrics", tag = "agents", params(("agentId" = Uuid, Path), MetricsQuery), responses((status = 200, body = AgentMetricsOut), (status = 404)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn agent_metrics_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<MetricsQuery>,
+) -> ApiResult<ApiResponse<AgentMetricsOut>> {
+    let tenant = agent_tenant(&state, &caller, id).await?;
+    let m = state
+        .store()
+        .executions()
+        .agent_metrics(tenant, id, q.since)
+        .await?;
+    let finished = m.completed + m.failed + m.cancelled;
+    Ok(ApiResponse::ok(AgentMetricsOut {
+        active: m.executions - finished,
+        success_rate: (finished > 0).then(|| m.completed as f64 / finished as f64),
+        cost_usd: spec::usd(m.cost_nanos),
+        executions: m.executions,
+        completed: m.completed,
+        failed: m.failed,
+        cancelled: m.cancelled,
+        steps: m.steps,
+        tokens_in: m.tokens_in,
+        tokens_out: m.tokens_out,
+        avg_duration_ms: m.avg_duration_ms,
+    }))
+}

@@ -80,6 +80,7 @@ pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(agents::list_versions_handler))
         .routes(routes!(agents::get_version_handler))
+        .routes(routes!(agents::agent_metrics_handler))
         .routes(routes!(agents::execute_agent_handler))
         .routes(routes!(executions::list_executions_handler))
         .routes(routes!(executions::get_execution_handler))

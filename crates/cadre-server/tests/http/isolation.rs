@@ -153,6 +153,7 @@ fn foreign_requests(a: &World) -> Vec<(Method, String, Option<Value>)> {
             format!("/api/v1/agents/{agent}/versions/1"),
             None,
         ),
+        (Method::GET, format!("/api/v1/agents/{agent}/metrics"), None),
         (
             Method::POST,
             format!("/api/v1/agents/{agent}/execute"),

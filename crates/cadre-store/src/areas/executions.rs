@@ -140,6 +140,21 @@ pub struct ApprovalRow {
     pub created_at: OffsetDateTime,
 }
 
+/// What an agent's executions add up to.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AgentMetrics {
+    pub executions: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    pub steps: i64,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost_nanos: i64,
+    /// Of finished executions.
+    pub avg_duration_ms: Option<f64>,
+}
+
 /// A human's decision on a pending approval.
 #[derive(Debug, Clone)]
 pub struct Decision {
@@ -326,6 +341,14 @@ pub trait ExecutionQueries: Send + Sync {
         query: &str,
         limit: u32,
     ) -> Result<Vec<(String, String)>>;
+    /// An agent's executions (created since `since`, if given), counted and
+    /// summed.
+    async fn agent_metrics(
+        &self,
+        tenant: Tenant,
+        agent_id: Uuid,
+        since: Option<OffsetDateTime>,
+    ) -> Result<AgentMetrics>;
     /// Tokens and cost (nanodollars) of the org's executions created since
     /// `since`, optionally of one agent.
     async fn spend_since(
@@ -876,6 +899,15 @@ super::for_both_backends!(ExecutionQueries {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn agent_metrics(&self, tenant: Tenant, agent_id: Uuid, since: Option<OffsetDateTime>) -> Result<AgentMetrics> {
+        Ok(sqlx::query_as::<_, AgentMetrics>(Self::AGENT_METRICS)
+            .bind(tenant.org_id())
+            .bind(agent_id)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     async fn spend_since(&self, tenant: Tenant, agent_id: Option<Uuid>, since: OffsetDateTime) -> Result<(i64, i64)> {

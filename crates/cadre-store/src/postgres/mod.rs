@@ -74,6 +74,20 @@ impl PgStore {
         crate::areas::jobs::job_columns!()
     );
 
+    /// An agent's execution counts and totals (binds: org, agent, since);
+    /// only the duration arithmetic differs between the databases.
+    pub(crate) const AGENT_METRICS: &'static str =
+        "SELECT COUNT(*) AS executions,
+                CAST(COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS completed,
+                CAST(COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed,
+                CAST(COALESCE(SUM(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END), 0) AS BIGINT) AS cancelled,
+                CAST(COALESCE(SUM(steps), 0) AS BIGINT) AS steps,
+                CAST(COALESCE(SUM(tokens_in), 0) AS BIGINT) AS tokens_in,
+                CAST(COALESCE(SUM(tokens_out), 0) AS BIGINT) AS tokens_out,
+                CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS cost_nanos,
+                CAST(AVG(EXTRACT(EPOCH FROM finished_at - started_at) * 1000) AS DOUBLE PRECISION) AS avg_duration_ms
+         FROM executions WHERE org_id = $1 AND agent_id = $2 AND ($3 IS NULL OR created_at >= $3)";
+
     /// Serializes appends to one audit chain, including the platform chain
     /// that has no org row to lock.
     pub(crate) const LOCK_AUDIT_CHAIN: &'static str =

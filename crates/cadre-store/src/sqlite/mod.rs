@@ -64,6 +64,20 @@ impl SqliteStore {
         crate::areas::jobs::job_columns!()
     );
 
+    /// An agent's execution counts and totals (binds: org, agent, since);
+    /// only the duration arithmetic differs between the databases.
+    pub(crate) const AGENT_METRICS: &'static str =
+        "SELECT COUNT(*) AS executions,
+                CAST(COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS completed,
+                CAST(COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed,
+                CAST(COALESCE(SUM(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END), 0) AS BIGINT) AS cancelled,
+                CAST(COALESCE(SUM(steps), 0) AS BIGINT) AS steps,
+                CAST(COALESCE(SUM(tokens_in), 0) AS BIGINT) AS tokens_in,
+                CAST(COALESCE(SUM(tokens_out), 0) AS BIGINT) AS tokens_out,
+                CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS cost_nanos,
+                CAST(AVG((julianday(finished_at) - julianday(started_at)) * 86400000.0) AS REAL) AS avg_duration_ms
+         FROM executions WHERE org_id = $1 AND agent_id = $2 AND ($3 IS NULL OR created_at >= $3)";
+
     /// Serializes appends to one audit chain (see `LOCK_ORG`).
     pub(crate) const LOCK_AUDIT_CHAIN: &'static str = "SELECT $1";
 

@@ -507,6 +507,25 @@ fn tool_loop_with_an_edited_approval(env: &[(&str, &str)]) {
         .unwrap();
     assert_eq!(call["data"]["streamed"], streams, "{call}");
     assert_eq!(call["data"]["firstEventMs"].is_u64(), streams, "{call}");
+    let metrics = w.get(&format!("/api/v1/agents/{agent}/metrics"));
+    assert_eq!(
+        (
+            &metrics["executions"],
+            &metrics["completed"],
+            &metrics["active"],
+            &metrics["steps"]
+        ),
+        (&json!(1), &json!(1), &json!(0), &json!(5)),
+        "{metrics}"
+    );
+    assert_eq!(
+        (&metrics["successRate"], &metrics["costUsd"]),
+        (&json!(1.0), &json!("0.00042"))
+    );
+    assert!(
+        metrics["avgDurationMs"].as_f64().unwrap() > 0.0,
+        "{metrics}"
+    );
 
     // Another organization's user learns nothing about it.
     let stranger = w.api.signup("stranger@example.com");
