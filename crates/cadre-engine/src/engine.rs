@@ -465,7 +465,20 @@ impl Engine {
         let mut approved: Option<ToolCall> = None;
         if let Some(wait) = step.checkpoint.waiting.clone() {
             match self.resolve_wait(tenant, &ex, &mut step, &wait).await? {
-                Resolved::StillWaiting => return Ok(Next::Stop),
+                Resolved::StillWaiting => {
+                    // Resumed (from a pause) but still waiting: back to the
+                    // waiting status, where decisions and answers are taken.
+                    let parked = match wait {
+                        Wait::Approval { .. } => "waiting_approval",
+                        Wait::Input { .. } => "waiting_input",
+                        Wait::Child { .. } => "running",
+                    };
+                    if ex.status == parked && step.chain.events.is_empty() {
+                        return Ok(Next::Stop);
+                    }
+                    step.status(parked);
+                    return self.commit(tenant, step, Next::Stop).await;
+                }
                 Resolved::Done => step.checkpoint.waiting = None,
                 Resolved::Approved(call) => {
                     step.checkpoint.waiting = None;

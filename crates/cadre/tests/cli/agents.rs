@@ -577,6 +577,30 @@ fn a_question_to_a_human_parks_the_execution_until_the_answer_comes() {
     let id = w.execute(&agent, "Ask for a colour");
     let waiting = w.wait(&id, |e| e["status"] == "waiting_input");
     assert_eq!(waiting["waiting"]["question"], "Which colour?");
+    // Paused and resumed while waiting: it goes back to waiting for the answer.
+    let (status, _) = w.api.call(
+        "POST",
+        &format!("/api/v1/executions/{id}/pause"),
+        None,
+        &w.token,
+    );
+    assert_eq!(status, 200);
+    w.wait(&id, |e| e["status"] == "paused");
+    let (status, body) = w.api.call(
+        "POST",
+        &format!("/api/v1/executions/{id}/input"),
+        Some(json!({ "answer": "early" })),
+        &w.token,
+    );
+    assert_eq!(status, 409, "a paused execution takes no answer: {body}");
+    let (status, _) = w.api.call(
+        "POST",
+        &format!("/api/v1/executions/{id}/resume"),
+        None,
+        &w.token,
+    );
+    assert_eq!(status, 200);
+    w.wait(&id, |e| e["status"] == "waiting_input");
     let (status, body) = w.api.call(
         "POST",
         &format!("/api/v1/executions/{id}/input"),
