@@ -17,6 +17,29 @@ use crate::spec::{self, ToolPolicy};
 use crate::tools::{self, Unknown};
 use crate::trace::{GENESIS, digest};
 
+/// The model's tool calls with ids unique within the execution: some models
+/// number their calls afresh in every answer, and approvals, intents and
+/// tool results are keyed by call id. A repeated id gets the step number.
+fn unique_call_ids(checkpoint: &Checkpoint, calls: &[ToolCall], step: i64) -> Vec<ToolCall> {
+    let seen: std::collections::HashSet<&str> = checkpoint
+        .messages
+        .iter()
+        .flat_map(|m| m.tool_calls.iter().map(|c| c.id.as_str()))
+        .collect();
+    let mut out: Vec<ToolCall> = Vec::with_capacity(calls.len());
+    for (i, call) in calls.iter().enumerate() {
+        let mut call = call.clone();
+        if call.id.is_empty()
+            || seen.contains(call.id.as_str())
+            || out.iter().any(|c| c.id == call.id)
+        {
+            call.id = format!("{}~s{step}c{i}", call.id);
+        }
+        out.push(call);
+    }
+    out
+}
+
 /// Notes when the first streamed event arrived.
 fn first_event_timer(
     asked: Instant,
@@ -150,7 +173,9 @@ impl Engine {
             cadre.step = number,
         );
         let result = if tool.is_some_and(|t| t.external) {
-            let key = format!("{}:{}", ctx.ex.id, call.id);
+            // Execution id and step number: the same on every retry of this
+            // call (the intent keeps it), different for every other effect.
+            let key = format!("{}:{number}", ctx.ex.id);
             match self
                 .store()
                 .executions()
@@ -611,12 +636,14 @@ impl Engine {
             "streamed": self.config().stream_model_calls,
             "firstEventMs": first_token.map(|d| d.as_millis()),
         }));
+        let calls = unique_call_ids(&step.checkpoint, &r.tool_calls, number);
         step.checkpoint
             .messages
-            .push(Message::assistant(r.text.clone(), r.tool_calls.clone()));
-        step.checkpoint.pending = r.tool_calls.clone();
+            .push(Message::assistant(r.text.clone(), calls.clone()));
+        let no_calls = calls.is_empty();
+        step.checkpoint.pending = calls;
         step.commit.snapshot_step = Some(number);
-        if r.tool_calls.is_empty() {
+        if no_calls {
             step.finish(ctx.ex, "completed", None);
             return self.commit(ctx.tenant, step, Next::Stop).await;
         }

@@ -97,6 +97,15 @@ fn fake_model(hook: SocketAddr) -> axum::Router {
                     0 => vec![call("delegate", json!({ "agentId": agent, "title": title, "instructions": "Work." }))],
                     _ => vec![],
                 }
+            } else if brief.contains("Reuse") {
+                // A model that numbers its calls afresh in every answer.
+                let reused = |args: Value| json!({ "id": "call_0", "type": "function",
+                                                   "function": { "name": "http_request", "arguments": args.to_string() } });
+                match n {
+                    0 => vec![reused(json!({ "method": "POST", "url": hook_url, "body": "first" }))],
+                    1 => vec![reused(json!({ "method": "POST", "url": hook_url, "body": "second" }))],
+                    _ => vec![],
+                }
             } else if brief.contains("Loop") {
                 vec![call("recall", json!({ "query": "same" }))]
             } else {
@@ -467,11 +476,7 @@ fn tool_loop_with_an_edited_approval(env: &[(&str, &str)]) {
     let hits = w.hits.lock().unwrap().clone();
     assert_eq!(
         hits,
-        vec![(
-            "/hook".to_owned(),
-            format!("{id}:call_1"),
-            "edited".to_owned()
-        )],
+        vec![("/hook".to_owned(), format!("{id}:4"), "edited".to_owned())],
         "sent once, as edited, with its key"
     );
 
@@ -1359,4 +1364,20 @@ fn agent_steps_are_exported_as_genai_spans_to_an_otlp_collector() {
             .all(|c| agents.iter().any(|a| a.span_id == c.parent_span_id)),
         "model calls are children of the agent span"
     );
+}
+
+#[test]
+fn a_model_that_reuses_call_ids_still_gets_one_effect_per_call() {
+    let w = World::start(&[], true);
+    let agent = w.agent(
+        json!({ "approvalPolicy": { "default": "auto", "tools": { "http_request": "auto" } } }),
+    );
+    let id = w.execute(&agent, "Reuse call ids");
+    let done = w.finished(&id);
+    assert_eq!(done["status"], "completed", "{done}");
+    let hits = w.hits.lock().unwrap().clone();
+    let bodies: Vec<&str> = hits.iter().map(|h| h.2.as_str()).collect();
+    assert_eq!(bodies, ["first", "second"]);
+    assert_ne!(hits[0].1, hits[1].1, "two effects, two idempotency keys");
+    assert!(w.server.terminate().0.success());
 }
