@@ -25,9 +25,25 @@ pub struct Checkpoint {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Wait {
-    Approval { call_id: String, approval_id: Uuid },
-    Input { call_id: String, question: String },
-    Child { call_id: String, execution_id: Uuid },
+    Approval {
+        call_id: String,
+        approval_id: Uuid,
+    },
+    Input {
+        call_id: String,
+        question: String,
+    },
+    Child {
+        call_id: String,
+        execution_id: Uuid,
+    },
+    /// `delegate_parallel`: every child finishes, then the join checks how
+    /// many succeeded.
+    Children {
+        call_id: String,
+        execution_ids: Vec<Uuid>,
+        min_successes: usize,
+    },
 }
 
 impl Checkpoint {

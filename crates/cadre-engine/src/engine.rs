@@ -214,6 +214,18 @@ impl Step {
         self.checkpoint.pending.retain(|c| c.id != call.id);
     }
 
+    fn cancel_children(&mut self, ex: &ExecutionRow, children: &[Uuid]) {
+        for &child in children {
+            self.commit.cancel_children.push(child);
+            self.commit.jobs.push(advance_job(
+                child,
+                ex.org_id,
+                &format!("cancel:{}", ex.id),
+                Duration::from_secs(60),
+            ));
+        }
+    }
+
     pub(crate) fn finish(&mut self, ex: &ExecutionRow, status: &str, reason: Option<String>) {
         if let Some(reason) = &reason {
             self.event("error", json!({ "message": reason }));
@@ -231,15 +243,8 @@ impl Step {
                 self.commit.expired_approvals.push(approval_id);
             }
             // Delegated work stops with the work it was for.
-            Some(Wait::Child { execution_id, .. }) => {
-                self.commit.cancel_children.push(execution_id);
-                self.commit.jobs.push(advance_job(
-                    execution_id,
-                    ex.org_id,
-                    &format!("cancel:{}", ex.id),
-                    Duration::from_secs(60),
-                ));
-            }
+            Some(Wait::Child { execution_id, .. }) => self.cancel_children(ex, &[execution_id]),
+            Some(Wait::Children { execution_ids, .. }) => self.cancel_children(ex, &execution_ids),
             _ => {}
         }
         if status == "completed" {
@@ -471,7 +476,7 @@ impl Engine {
                     let parked = match wait {
                         Wait::Approval { .. } => "waiting_approval",
                         Wait::Input { .. } => "waiting_input",
-                        Wait::Child { .. } => "running",
+                        Wait::Child { .. } | Wait::Children { .. } => "running",
                     };
                     if ex.status == parked && step.chain.events.is_empty() {
                         return Ok(Next::Stop);
@@ -658,6 +663,35 @@ impl Engine {
                 let result = json!({ "executionId": child.id, "status": child.status, "error": child.error,
                                      "outputs": outputs });
                 step.event("handoff", json!({ "direction": "returned", "childExecutionId": child.id, "status": child.status }));
+                if let Some(call) = call(call_id, step) {
+                    step.tool_result(&call, &result.to_string());
+                }
+                Ok(Resolved::Done)
+            }
+            Wait::Children {
+                call_id,
+                execution_ids,
+                min_successes,
+            } => {
+                let mut children = Vec::with_capacity(execution_ids.len());
+                for id in execution_ids {
+                    let child = store.executions().execution(tenant, *id).await?;
+                    if !TERMINAL.contains(&child.status.as_str()) {
+                        return Ok(Resolved::StillWaiting);
+                    }
+                    children.push(child);
+                }
+                let mut results = Vec::with_capacity(children.len());
+                for child in &children {
+                    let outputs = store.tasks().task_outputs(tenant, child.task_id).await?;
+                    results.push(json!({ "executionId": child.id, "agentId": child.agent_id, "status": child.status,
+                                         "error": child.error,
+                                         "outputs": outputs.iter().map(|o| json!({ "label": o.label, "type": o.kind, "content": o.content.0 })).collect::<Vec<_>>() }));
+                    step.event("handoff", json!({ "direction": "returned", "childExecutionId": child.id, "status": child.status }));
+                }
+                let succeeded = children.iter().filter(|c| c.status == "completed").count();
+                let result = json!({ "succeeded": succeeded, "required": min_successes,
+                                     "ok": succeeded >= *min_successes, "children": results });
                 if let Some(call) = call(call_id, step) {
                     step.tool_result(&call, &result.to_string());
                 }

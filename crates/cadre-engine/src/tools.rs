@@ -37,7 +37,7 @@ impl Tool {
     }
 }
 
-static TOOLS: [Tool; 8] = [
+static TOOLS: [Tool; 9] = [
     Tool {
         name: "add_output",
         description: "Add an output to the task you are working on: your deliverable. Use type \"text\" for prose or Markdown, \"structured\" for JSON data, \"url\" for a link.",
@@ -104,6 +104,23 @@ static TOOLS: [Tool; 8] = [
                 "title": {"type": "string"},
                 "instructions": {"type": "string", "description": "What the other agent must do and deliver"}
             }, "required": ["agentId", "title", "instructions"]})
+        },
+    },
+    Tool {
+        name: "delegate_parallel",
+        description: "Hand several sub-tasks to agents of this organization at once and wait for all of them; succeeds when at least minSuccesses of them complete (all, by default).",
+        external: false,
+        risk: "medium",
+        on_unknown: Unknown::Fail,
+        schema: || {
+            json!({"type": "object", "properties": {
+                "tasks": {"type": "array", "minItems": 1, "maxItems": 10, "items": {"type": "object", "properties": {
+                    "agentId": {"type": "string"},
+                    "title": {"type": "string"},
+                    "instructions": {"type": "string"}
+                }, "required": ["agentId", "instructions"]}},
+                "minSuccesses": {"type": "integer", "minimum": 1}
+            }, "required": ["tasks"]})
         },
     },
     Tool {

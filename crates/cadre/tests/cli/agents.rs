@@ -11,6 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse as _;
 use axum::routing::post;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::process::{Running, cadre};
 
@@ -95,6 +96,15 @@ fn fake_model(hook: SocketAddr) -> axum::Router {
                 let title = if brief.contains("forever") { "Forever busy child" } else { "Simple child work" };
                 match n {
                     0 => vec![call("delegate", json!({ "agentId": agent, "title": title, "instructions": "Work." }))],
+                    _ => vec![],
+                }
+            } else if brief.contains("Fan out") {
+                let agents: Vec<String> = brief.split_whitespace().rev().take(2).map(str::to_owned).collect();
+                match n {
+                    0 => vec![call("delegate_parallel", json!({ "tasks": [
+                        { "agentId": agents[0], "title": "Simple child work", "instructions": "Say done." },
+                        { "agentId": agents[1], "title": "Simple child work", "instructions": "Say done." }
+                    ] }))],
                     _ => vec![],
                 }
             } else if brief.contains("Reuse") {
@@ -1379,5 +1389,61 @@ fn a_model_that_reuses_call_ids_still_gets_one_effect_per_call() {
     let bodies: Vec<&str> = hits.iter().map(|h| h.2.as_str()).collect();
     assert_eq!(bodies, ["first", "second"]);
     assert_ne!(hits[0].1, hits[1].1, "two effects, two idempotency keys");
+    assert!(w.server.terminate().0.success());
+}
+
+#[test]
+fn a_coordinator_fans_out_in_parallel_and_joins_on_every_child() {
+    let w = World::start(&[], false);
+    let (a, b) = (
+        w.agent(json!({ "name": "A" })),
+        w.agent(json!({ "name": "B" })),
+    );
+    let lead = w.agent(json!({ "name": "Lead", "kind": "coordinator", "tools": ["add_output", "delegate_parallel"] }));
+    let id = w.execute(&lead, &format!("Fan out to {a} {b}"));
+    let done = w.finished(&id);
+    assert_eq!(done["status"], "completed", "{done}");
+    for agent in [&a, &b] {
+        let children = w.get(&format!(
+            "/api/v1/orgs/{}/executions?agentId={agent}",
+            w.org
+        ));
+        assert_eq!(children[0]["parentId"], id.as_str(), "{children}");
+        assert_eq!(children[0]["status"], "completed");
+    }
+    let trace = w.get(&format!("/api/v1/executions/{id}/trace"));
+    let events = trace.as_array().unwrap();
+    let handoffs = events.iter().filter(|e| e["type"] == "handoff").count();
+    assert_eq!(handoffs, 4, "two delegated, two returned");
+    let llm_calls: Vec<&Value> = events.iter().filter(|e| e["type"] == "llm_call").collect();
+    let joined = llm_calls[1]["data"]["request"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        joined.contains(r#""succeeded":2"#) && joined.contains(r#""ok":true"#),
+        "{joined}"
+    );
+
+    // An unknown agent anywhere in the list starts nothing.
+    let (status, bad) = w.api.call(
+        "POST",
+        &format!("/api/v1/agents/{lead}/execute"),
+        Some(json!({ "task": { "title": format!("Fan out to {a} {}", Uuid::now_v7()) } })),
+        &w.token,
+    );
+    assert_eq!(status, 202);
+    w.finished(bad["data"]["id"].as_str().unwrap());
+    let a_runs = w.get(&format!("/api/v1/orgs/{}/executions?agentId={a}", w.org));
+    assert_eq!(
+        a_runs.as_array().unwrap().len(),
+        1,
+        "no child started for the refused fan-out"
+    );
     assert!(w.server.terminate().0.success());
 }
