@@ -135,6 +135,8 @@ pub fn advance_job(execution: Uuid, org: Uuid, reason: &str, timeout: Duration) 
         org_id: Some(org),
         unique_key: Some(format!("exec:{execution}:{reason}")),
         max_attempts: 10,
+        // Most failures here are a busy database: try again soon.
+        backoff_base: Duration::from_millis(250),
         timeout: timeout + Duration::from_secs(60),
         ..NewJob::new(QUEUE, ADVANCE, json!({ "executionId": execution }))
     }
@@ -347,7 +349,8 @@ impl Engine {
                 .execution(tenant, id)
                 .await
                 .map_err(fail)?;
-            return if PARKED.contains(&ex.status.as_str()) {
+            let waiting = Checkpoint::from_json(&ex.checkpoint.0).waiting.is_some();
+            return if waiting || PARKED.contains(&ex.status.as_str()) {
                 Err(JobError::Retry(
                     "another job is finishing a step of this execution".into(),
                 ))

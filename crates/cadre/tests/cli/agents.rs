@@ -319,8 +319,39 @@ impl World {
         execution["data"]["id"].as_str().unwrap().to_owned()
     }
 
+    /// Polls the execution until `done` holds; on timeout, fails showing
+    /// every execution of the org and the server's recent log lines.
     fn wait(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-        self.api.wait(id, &self.token, done)
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let (status, body) = self.api.call(
+                "GET",
+                &format!("/api/v1/executions/{id}"),
+                None,
+                &self.token,
+            );
+            assert_eq!(status, 200, "{body}");
+            if done(&body["data"]) {
+                return body["data"].clone();
+            }
+            if Instant::now() >= deadline {
+                let all = self
+                    .api
+                    .call(
+                        "GET",
+                        &format!("/api/v1/orgs/{}/executions", self.org),
+                        None,
+                        &self.token,
+                    )
+                    .1;
+                let log: Vec<serde_json::Value> = self.server.lines.try_iter().collect();
+                let tail: Vec<&serde_json::Value> = log.iter().rev().take(40).collect();
+                panic!(
+                    "execution {id} never got there: {body}\nall executions: {all:#}\nlast log lines: {tail:#?}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn finished(&self, id: &str) -> Value {
@@ -398,23 +429,6 @@ impl Api {
         });
         assert_eq!(status, 201, "{body}");
         body["data"]["accessToken"].as_str().unwrap().to_owned()
-    }
-
-    /// Polls the execution until `done` holds (at most 30 s).
-    fn wait(&self, id: &str, token: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (status, body) = self.call("GET", &format!("/api/v1/executions/{id}"), None, token);
-            assert_eq!(status, 200, "{body}");
-            if done(&body["data"]) {
-                return body["data"].clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "execution never got there: {body}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 }
 
