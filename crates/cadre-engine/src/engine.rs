@@ -143,6 +143,7 @@ pub fn advance_job(execution: Uuid, org: Uuid, reason: &str, timeout: Duration) 
 }
 
 /// One step's writes, built up as the step goes.
+#[derive(Clone)]
 pub(crate) struct Step {
     pub(crate) commit: StepCommit,
     pub(crate) chain: Chain,

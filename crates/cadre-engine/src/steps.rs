@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use cadre_llm::{ChatRequest, Message, ToolCall};
-use cadre_store::{NewApproval, NewExecution, NewIntent, NewOutput, NewTask};
+use cadre_store::{
+    AgentRow, NewApproval, NewExecution, NewIntent, NewOutput, NewTask, StoreError, TaskRow,
+};
 use serde_json::{Value, json};
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -52,6 +54,59 @@ fn first_event_timer(
 
 /// Most children one `delegate_parallel` call may start.
 const MAX_PARALLEL: usize = 10;
+
+/// Adds to the step a sub-task of `parent` for `agent` and a child
+/// execution to work on it, started by a job committed with the step.
+fn spawn_child(
+    ctx: &Ctx<'_>,
+    step: &mut Step,
+    parent: &TaskRow,
+    agent: &AgentRow,
+    title: String,
+    instructions: String,
+) -> Uuid {
+    let (task_id, child, at) = (cadre_types::new_id(), cadre_types::new_id(), step.commit.at);
+    step.commit.tasks.push(NewTask {
+        id: task_id,
+        project_id: parent.project_id,
+        parent_id: Some(parent.id),
+        title,
+        description: instructions,
+        status: "in_progress".into(),
+        priority: parent.priority,
+        assignee: Some(("agent".into(), agent.id)),
+        author: ("agent".into(), Some(ctx.ex.agent_id)),
+        at,
+    });
+    step.commit.executions.push(NewExecution {
+        id: child,
+        agent_id: agent.id,
+        agent_version: agent.version,
+        task_id,
+        parent_id: Some(ctx.ex.id),
+        trigger_kind: "agent".into(),
+        triggered_by: Some(ctx.ex.agent_id),
+        checkpoint: Checkpoint::default().to_json(),
+        forked_from: None,
+        forked_at_step: None,
+        trace_hash: GENESIS.into(),
+        at,
+    });
+    let timeout = spec::limits(&agent.limits.0)
+        .unwrap_or_default()
+        .timeout_seconds;
+    step.commit.jobs.push(advance_job(
+        child,
+        ctx.ex.org_id,
+        "start",
+        Duration::from_secs(timeout),
+    ));
+    step.event(
+        "handoff",
+        json!({ "direction": "delegated", "childExecutionId": child, "agentId": agent.id, "taskId": task_id }),
+    );
+    child
+}
 
 /// Told to every agent after its own instructions.
 const GROUND_RULES: &str = "You work inside Cadre. Use the tools you are given to do the task, and record your deliverables with add_output. \
@@ -201,11 +256,7 @@ impl Engine {
                 },
                 None => {
                     // The intent is committed before the effect.
-                    let mut intent = Step {
-                        commit: step.commit.clone(),
-                        chain: step.chain.clone(),
-                        checkpoint: step.checkpoint.clone(),
-                    };
+                    let mut intent = step.clone();
                     intent.commit.intent_started = Some(NewIntent {
                         call_id: call.id.clone(),
                         step: number,
@@ -418,22 +469,32 @@ impl Engine {
                 json!({ "ok": true, "taskId": id })
             }
             "delegate" => {
-                let title = text("title").unwrap_or_else(|| "Delegated work".into());
-                let instructions = text("instructions").unwrap_or_default();
-                let agent = text("agentId").unwrap_or_default();
-                match self
-                    .spawn_child(ctx, step, &agent, title, instructions)
+                let agent = match self
+                    .delegate_target(ctx, &text("agentId").unwrap_or_default())
                     .await?
                 {
-                    Ok(child) => {
-                        step.checkpoint.waiting = Some(Wait::Child {
-                            call_id: call.id.clone(),
-                            execution_id: child,
-                        });
-                        Value::Null
-                    }
-                    Err(refusal) => refusal,
-                }
+                    Ok(agent) => agent,
+                    Err(refusal) => return Ok(json!({ "error": refusal })),
+                };
+                let parent = self
+                    .store()
+                    .tasks()
+                    .task(ctx.tenant, ctx.ex.task_id)
+                    .await?;
+                let title = text("title").unwrap_or_else(|| "Delegated work".into());
+                let child = spawn_child(
+                    ctx,
+                    step,
+                    &parent,
+                    &agent,
+                    title,
+                    text("instructions").unwrap_or_default(),
+                );
+                step.checkpoint.waiting = Some(Wait::Child {
+                    call_id: call.id.clone(),
+                    execution_id: child,
+                });
+                Value::Null
             }
             "delegate_parallel" => {
                 let Some(tasks) = args.get("tasks").and_then(Value::as_array) else {
@@ -460,30 +521,31 @@ impl Engine {
                         .to_owned()
                 };
                 // Every agent is checked before any child starts: all or none.
+                let mut agents = Vec::with_capacity(tasks.len());
                 for (i, t) in tasks.iter().enumerate() {
-                    if let Some(refusal) = self.refuse_delegate(ctx, &field(t, "agentId")).await {
-                        return Ok(json!({ "error": format!("tasks[{i}]: {refusal}") }));
+                    match self.delegate_target(ctx, &field(t, "agentId")).await? {
+                        Ok(agent) => agents.push(agent),
+                        Err(refusal) => {
+                            return Ok(json!({ "error": format!("tasks[{i}]: {refusal}") }));
+                        }
                     }
                 }
-                let mut children = Vec::with_capacity(tasks.len());
-                for (i, t) in tasks.iter().enumerate() {
-                    let title = Some(field(t, "title"))
-                        .filter(|t| !t.is_empty())
-                        .unwrap_or_else(|| format!("Parallel work {}", i + 1));
-                    match self
-                        .spawn_child(
-                            ctx,
-                            step,
-                            &field(t, "agentId"),
-                            title,
-                            field(t, "instructions"),
-                        )
-                        .await?
-                    {
-                        Ok(child) => children.push(child),
-                        Err(refusal) => return Ok(refusal),
-                    }
-                }
+                let parent = self
+                    .store()
+                    .tasks()
+                    .task(ctx.tenant, ctx.ex.task_id)
+                    .await?;
+                let children = tasks
+                    .iter()
+                    .zip(&agents)
+                    .enumerate()
+                    .map(|(i, (t, agent))| {
+                        let title = Some(field(t, "title"))
+                            .filter(|t| !t.is_empty())
+                            .unwrap_or_else(|| format!("Parallel work {}", i + 1));
+                        spawn_child(ctx, step, &parent, agent, title, field(t, "instructions"))
+                    })
+                    .collect();
                 step.checkpoint.waiting = Some(Wait::Children {
                     call_id: call.id.clone(),
                     execution_ids: children,
@@ -519,90 +581,21 @@ impl Engine {
         })
     }
 
-    /// The agent a delegation names, if it is one of this org's.
-    async fn delegate_target(&self, ctx: &Ctx<'_>, agent: &str) -> Option<cadre_store::AgentRow> {
-        let id = Uuid::parse_str(agent).ok()?;
-        self.store().agents().agent(ctx.tenant, id).await.ok()
-    }
-
-    /// Why work cannot be delegated to `agent`, if it cannot.
-    async fn refuse_delegate(&self, ctx: &Ctx<'_>, agent: &str) -> Option<&'static str> {
-        if Uuid::parse_str(agent).is_err() {
-            return Some("agentId must be an agent id");
-        }
-        match self.delegate_target(ctx, agent).await {
-            None => Some("no such agent in this organization"),
-            Some(a) if a.status == "disabled" => Some("that agent is disabled"),
-            Some(_) => None,
-        }
-    }
-
-    /// Creates a sub-task of the execution's task for `agent` and a child
-    /// execution to work on it (started by a job committed with the step);
-    /// `Err` is the refusal the model is told.
-    async fn spawn_child(
+    /// The agent a delegation names, or why work cannot go to it.
+    async fn delegate_target(
         &self,
         ctx: &Ctx<'_>,
-        step: &mut Step,
         agent: &str,
-        title: String,
-        instructions: String,
-    ) -> Result<Result<Uuid, Value>, StepError> {
-        if let Some(refusal) = self.refuse_delegate(ctx, agent).await {
-            return Ok(Err(json!({ "error": refusal })));
-        }
-        let Some(agent) = self.delegate_target(ctx, agent).await else {
-            return Ok(Err(
-                json!({ "error": "no such agent in this organization" }),
-            ));
+    ) -> Result<Result<AgentRow, &'static str>, StepError> {
+        let Ok(id) = Uuid::parse_str(agent) else {
+            return Ok(Err("agentId must be an agent id"));
         };
-        let agent_id = agent.id;
-        let task = self
-            .store()
-            .tasks()
-            .task(ctx.tenant, ctx.ex.task_id)
-            .await?;
-        let (task_id, child, at) = (cadre_types::new_id(), cadre_types::new_id(), step.commit.at);
-        step.commit.tasks.push(NewTask {
-            id: task_id,
-            project_id: task.project_id,
-            parent_id: Some(task.id),
-            title,
-            description: instructions,
-            status: "in_progress".into(),
-            priority: task.priority,
-            assignee: Some(("agent".into(), agent_id)),
-            author: ("agent".into(), Some(ctx.ex.agent_id)),
-            at,
-        });
-        step.commit.executions.push(NewExecution {
-            id: child,
-            agent_id,
-            agent_version: agent.version,
-            task_id,
-            parent_id: Some(ctx.ex.id),
-            trigger_kind: "agent".into(),
-            triggered_by: Some(ctx.ex.agent_id),
-            checkpoint: Checkpoint::default().to_json(),
-            forked_from: None,
-            forked_at_step: None,
-            trace_hash: GENESIS.into(),
-            at,
-        });
-        let timeout = spec::limits(&agent.limits.0)
-            .unwrap_or_default()
-            .timeout_seconds;
-        step.commit.jobs.push(advance_job(
-            child,
-            ctx.ex.org_id,
-            "start",
-            Duration::from_secs(timeout),
-        ));
-        step.event(
-            "handoff",
-            json!({ "direction": "delegated", "childExecutionId": child, "agentId": agent_id, "taskId": task_id }),
-        );
-        Ok(Ok(child))
+        match self.store().agents().agent(ctx.tenant, id).await {
+            Ok(agent) if agent.status == "disabled" => Ok(Err("that agent is disabled")),
+            Ok(agent) => Ok(Ok(agent)),
+            Err(StoreError::NotFound) => Ok(Err("no such agent in this organization")),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Checks every budget, then calls the model and records the answer.

@@ -156,6 +156,13 @@ impl ApiError {
         Self::new(ErrorCode::ValidationError, message).with_field(field)
     }
 
+    /// Input that parses but does not make sense (an unknown tool, a step
+    /// that does not exist): 422 `VALIDATION_ERROR` naming the field, as
+    /// body shape errors are.
+    pub fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::validation(field, message).with_status(StatusCode::UNPROCESSABLE_ENTITY)
+    }
+
     /// An unexpected failure: the cause is logged with the request id, the
     /// client learns only that it happened.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {

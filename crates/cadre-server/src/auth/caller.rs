@@ -170,6 +170,16 @@ impl Caller {
     /// Checks that the caller may act in `org_id` as the route declares and
     /// returns the tenant to scope queries with. A caller outside the org
     /// gets 404: it never learns the org exists.
+    /// Authorizes a route about one resource, given the org that owns it as
+    /// the store found it (`None`: no such resource). An unknown id and a
+    /// foreign one both answer 404 `what`, so neither reveals anything.
+    pub async fn authorize_owner(&self, org: Option<Uuid>, what: &str) -> Result<Tenant, ApiError> {
+        match org {
+            Some(org) => self.authorize(org).await,
+            None => Err(ApiError::not_found(what)),
+        }
+    }
+
     pub async fn authorize(&self, org_id: Uuid) -> Result<Tenant, ApiError> {
         let Access::Org(permission) = self.access else {
             tracing::error!(access = ?self.access, "authorize() called on a route not declared as an org route");

@@ -99,17 +99,19 @@ pub(crate) struct AgentIn {
 
 /// Applies the given fields over `base` and checks the result.
 fn merged(base: AgentSpec, body: &AgentIn) -> Result<AgentSpec, ApiError> {
-    let text =
-        |field: &str, v: &Option<String>, old: String, max: usize| -> Result<String, ApiError> {
-            match v {
-                Some(v) if v.trim().is_empty() || v.chars().count() > max => Err(unprocessable(
-                    field,
-                    format!("{field} must be 1 to {max} characters"),
-                )),
-                Some(v) => Ok(v.trim().to_owned()),
-                None => Ok(old),
-            }
-        };
+    let text = |field: &str,
+                v: &Option<String>,
+                old: String,
+                max: usize|
+     -> Result<String, ApiError> {
+        match v {
+            Some(v) if v.trim().is_empty() || v.chars().count() > max => Err(
+                ApiError::unprocessable(field, format!("{field} must be 1 to {max} characters")),
+            ),
+            Some(v) => Ok(v.trim().to_owned()),
+            None => Ok(old),
+        }
+    };
     let spec = AgentSpec {
         name: text("name", &body.name, base.name, 200)?,
         kind: text("kind", &body.kind, base.kind, 40)?,
@@ -131,21 +133,16 @@ fn merged(base: AgentSpec, body: &AgentIn) -> Result<AgentSpec, ApiError> {
         template_id: base.template_id,
     };
     if !spec::KINDS.contains(&spec.kind.as_str()) {
-        return Err(unprocessable(
+        return Err(ApiError::unprocessable(
             "kind",
             format!("kind must be one of {}", spec::KINDS.join(", ")),
         ));
     }
-    let invalid = |e: spec::Invalid| unprocessable(e.field, e.message);
+    let invalid = |e: spec::Invalid| ApiError::unprocessable(e.field, e.message);
     spec::tool_list(&spec.tools).map_err(invalid)?;
     spec::approval_policy(&spec.approval_policy).map_err(invalid)?;
     spec::limits(&spec.limits).map_err(invalid)?;
     Ok(spec)
-}
-
-/// A definition that parses but does not make sense: 422, naming the field.
-pub(crate) fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> ApiError {
-    ApiError::validation(field, message).with_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY)
 }
 
 fn blank() -> AgentSpec {
@@ -211,7 +208,7 @@ pub(crate) async fn create_agent_handler(
     let base = match &body.template_id {
         Some(id) => templates::find(id)
             .ok_or_else(|| {
-                unprocessable(
+                ApiError::unprocessable(
                     "templateId",
                     format!("no template {id:?}; see GET /api/v1/agent-templates"),
                 )
@@ -221,14 +218,14 @@ pub(crate) async fn create_agent_handler(
     };
     for (field, given) in [("name", &body.name), ("instructions", &body.instructions)] {
         if body.template_id.is_none() && given.is_none() {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 field,
                 format!("{field} is required (or give a templateId)"),
             ));
         }
     }
     if body.model.is_none() {
-        return Err(unprocessable(
+        return Err(ApiError::unprocessable(
             "model",
             "model is required: a model name from GET /orgs/{orgId}/models or a provider's model",
         ));
@@ -253,13 +250,9 @@ pub(crate) async fn agent_tenant(
     caller: &Caller,
     id: Uuid,
 ) -> ApiResult<cadre_types::Tenant> {
-    let org = state
-        .store()
-        .agents()
-        .agent_org(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("agent"))?;
-    caller.authorize(org).await
+    caller
+        .authorize_owner(state.store().agents().agent_org(id).await?, "agent")
+        .await
 }
 
 /// One agent.
@@ -287,7 +280,7 @@ pub(crate) async fn update_agent_handler(
 ) -> ApiResult<ApiResponse<AgentOut>> {
     let tenant = agent_tenant(&state, &caller, id).await?;
     if body.template_id.is_some() {
-        return Err(unprocessable(
+        return Err(ApiError::unprocessable(
             "templateId",
             "a template only applies when creating an agent",
         ));
@@ -306,7 +299,7 @@ pub(crate) async fn update_agent_handler(
     };
     if let Some(status) = &body.status {
         if !["idle", "disabled"].contains(&status.as_str()) {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "status",
                 "status can be set to idle or disabled",
             ));

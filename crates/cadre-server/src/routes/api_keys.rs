@@ -207,13 +207,12 @@ pub(crate) async fn revoke_api_key_handler(
     caller: Caller,
     ApiPath(key_id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
-    let org = state
-        .store()
-        .api_keys()
-        .api_key_org(key_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("API key"))?;
-    let tenant = caller.authorize(org).await?;
+    let tenant = caller
+        .authorize_owner(
+            state.store().api_keys().api_key_org(key_id).await?,
+            "API key",
+        )
+        .await?;
     state
         .store()
         .api_keys()
@@ -221,7 +220,7 @@ pub(crate) async fn revoke_api_key_handler(
         .await?;
     caller
         .audit(
-            Some(org),
+            Some(tenant.org_id()),
             None,
             "api_key.revoked",
             Some(("api_key", key_id.to_string())),

@@ -258,12 +258,8 @@ pub(crate) async fn fork_handler(
     use cadre_engine::checkpoint::Checkpoint;
     let tenant = execution_tenant(&state, &caller, id).await?;
     let ex = state.store().executions().execution(tenant, id).await?;
-    let unprocessable = |field: &str, message: String| {
-        ApiError::validation(field, message)
-            .with_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY)
-    };
     if !(0..=ex.steps).contains(&body.from_step) {
-        return Err(unprocessable(
+        return Err(ApiError::unprocessable(
             "fromStep",
             format!(
                 "fromStep must be between 0 and {} (the steps taken)",
@@ -274,7 +270,7 @@ pub(crate) async fn fork_handler(
     let checkpoint = match (body.state, body.from_step) {
         (Some(edited), _) => {
             let parsed: Checkpoint = serde_json::from_value(edited)
-                .map_err(|e| unprocessable("state", format!("not an execution state: {e}")))?;
+                .map_err(|e| ApiError::unprocessable("state", format!("not an execution state: {e}")))?;
             parsed.to_json()
         }
         (None, 0) => Checkpoint::default().to_json(),
@@ -283,7 +279,7 @@ pub(crate) async fn fork_handler(
             .executions()
             .checkpoint_at(tenant, id, step)
             .await?
-            .ok_or_else(|| unprocessable("fromStep", format!("no state was kept after step {step} (it parked the execution); choose an earlier or later step")))?,
+            .ok_or_else(|| ApiError::unprocessable("fromStep", format!("no state was kept after step {step} (it parked the execution); choose an earlier or later step")))?,
     };
     let agent = match state.store().agents().agent(tenant, ex.agent_id).await {
         Ok(agent) => agent,
@@ -315,13 +311,12 @@ pub(crate) async fn fork_handler(
 }
 
 async fn execution_tenant(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Tenant> {
-    let org = state
-        .store()
-        .executions()
-        .execution_org(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("execution"))?;
-    caller.authorize(org).await
+    caller
+        .authorize_owner(
+            state.store().executions().execution_org(id).await?,
+            "execution",
+        )
+        .await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -447,14 +442,72 @@ pub(crate) async fn verify_trace_handler(
     }))
 }
 
+/// A pause, resume or cancel as the API offers it.
+struct Control {
+    /// The statuses it applies to.
+    from: &'static [&'static str],
+    control: Option<&'static str>,
+    status: Option<&'static str>,
+    /// Names the wake-up job (`pause:…`) and how long its run may take.
+    reason: &'static str,
+    timeout: Duration,
+    refusal: &'static str,
+}
+
+const PAUSE: Control = Control {
+    from: &["queued", "running", "waiting_approval", "waiting_input"],
+    control: Some("pause"),
+    status: None,
+    reason: "pause",
+    timeout: Duration::from_secs(60),
+    refusal: "only a queued, running or waiting execution can be paused",
+};
+
+const RESUME: Control = Control {
+    from: &["paused"],
+    control: None,
+    status: Some("queued"),
+    reason: "resume",
+    timeout: Duration::from_secs(3600),
+    refusal: "only a paused execution can be resumed",
+};
+
+const CANCEL: Control = Control {
+    from: &[
+        "queued",
+        "running",
+        "waiting_approval",
+        "waiting_input",
+        "paused",
+    ],
+    control: Some("cancel"),
+    status: None,
+    reason: "cancel",
+    timeout: Duration::from_secs(60),
+    refusal: "the execution has already finished",
+};
+
+/// Authorizes, then records the request and enqueues the job that acts on
+/// it; 409 naming the status when the execution is past it.
 async fn control(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
-    change: ControlChange<'_>,
-    refusal: &str,
+    c: &Control,
 ) -> ApiResult<ApiResponse<ExecutionOut>> {
     let tenant = execution_tenant(state, caller, id).await?;
+    let job = advance_job(
+        id,
+        tenant.org_id(),
+        &format!("{}:{}", c.reason, cadre_types::new_id()),
+        c.timeout,
+    );
+    let change = ControlChange {
+        from: c.from,
+        control: c.control,
+        status: c.status,
+        job: Some(&job),
+    };
     let row = state
         .store()
         .executions()
@@ -462,28 +515,18 @@ async fn control(
         .await?;
     match row {
         Some(row) => {
-            if change.job.is_some() {
-                state.store().jobs_added(cadre_engine::QUEUE).await;
-            }
+            state.store().jobs_added(cadre_engine::QUEUE).await;
             Ok(ApiResponse::ok(row.into()))
         }
         None => {
             let current = state.store().executions().execution(tenant, id).await?;
             Err(ApiError::new(
                 ErrorCode::Conflict,
-                format!("{refusal} (the execution is {})", current.status),
+                format!("{} (the execution is {})", c.refusal, current.status),
             ))
         }
     }
 }
-
-const LIVE: [&str; 5] = [
-    "queued",
-    "running",
-    "waiting_approval",
-    "waiting_input",
-    "paused",
-];
 
 /// Pause at the next step boundary.
 #[utoipa::path(post, path = "/api/v1/executions/{id}/pause", tag = "executions", params(("id" = Uuid, Path)), responses((status = 200, body = ExecutionOut), (status = 409)))]
@@ -493,31 +536,7 @@ pub(crate) async fn pause_handler(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiResponse<ExecutionOut>> {
-    let org = state
-        .store()
-        .executions()
-        .execution_org(id)
-        .await?
-        .unwrap_or_default();
-    let job = advance_job(
-        id,
-        org,
-        &format!("pause:{}", cadre_types::new_id()),
-        Duration::from_secs(60),
-    );
-    control(
-        &state,
-        &caller,
-        id,
-        ControlChange {
-            from: &["queued", "running", "waiting_approval", "waiting_input"],
-            control: Some("pause"),
-            status: None,
-            job: Some(&job),
-        },
-        "only a queued, running or waiting execution can be paused",
-    )
-    .await
+    control(&state, &caller, id, &PAUSE).await
 }
 
 /// Resume a paused execution.
@@ -528,31 +547,7 @@ pub(crate) async fn resume_handler(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiResponse<ExecutionOut>> {
-    let org = state
-        .store()
-        .executions()
-        .execution_org(id)
-        .await?
-        .unwrap_or_default();
-    let job = advance_job(
-        id,
-        org,
-        &format!("resume:{}", cadre_types::new_id()),
-        Duration::from_secs(3600),
-    );
-    control(
-        &state,
-        &caller,
-        id,
-        ControlChange {
-            from: &["paused"],
-            control: None,
-            status: Some("queued"),
-            job: Some(&job),
-        },
-        "only a paused execution can be resumed",
-    )
-    .await
+    control(&state, &caller, id, &RESUME).await
 }
 
 /// Cancel: takes effect within one step.
@@ -563,31 +558,7 @@ pub(crate) async fn cancel_handler(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiResponse<ExecutionOut>> {
-    let org = state
-        .store()
-        .executions()
-        .execution_org(id)
-        .await?
-        .unwrap_or_default();
-    let job = advance_job(
-        id,
-        org,
-        &format!("cancel:{}", cadre_types::new_id()),
-        Duration::from_secs(60),
-    );
-    control(
-        &state,
-        &caller,
-        id,
-        ControlChange {
-            from: &LIVE,
-            control: Some("cancel"),
-            status: None,
-            job: Some(&job),
-        },
-        "the execution has already finished",
-    )
-    .await
+    control(&state, &caller, id, &CANCEL).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -711,13 +682,12 @@ async fn decide(
     status: &str,
     body: &[u8],
 ) -> ApiResult<ApiResponse<ApprovalOut>> {
-    let org = state
-        .store()
-        .executions()
-        .approval_org(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("approval"))?;
-    let tenant = caller.authorize(org).await?;
+    let tenant = caller
+        .authorize_owner(
+            state.store().executions().approval_org(id).await?,
+            "approval",
+        )
+        .await?;
     let (reason, edited) = if status == "approved" {
         let edited = optional_body::<ApproveIn>(body)?.arguments;
         if edited.as_ref().is_some_and(|a| !a.is_object()) {
@@ -735,7 +705,7 @@ async fn decide(
     let approval = state.store().executions().approval(tenant, id).await?;
     let job = advance_job(
         approval.execution_id,
-        org,
+        tenant.org_id(),
         &format!("approval:{id}"),
         Duration::from_secs(3600),
     );

@@ -171,13 +171,9 @@ async fn project_tenant(
     caller: &Caller,
     id: Uuid,
 ) -> ApiResult<cadre_types::Tenant> {
-    let org = state
-        .store()
-        .projects()
-        .project_org(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("project"))?;
-    caller.authorize(org).await
+    caller
+        .authorize_owner(state.store().projects().project_org(id).await?, "project")
+        .await
 }
 
 /// One project.

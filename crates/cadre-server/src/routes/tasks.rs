@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::agents::{by, unprocessable};
+use super::agents::by;
 use super::executions::{ExecutionOut, Origin, start_execution};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -98,13 +98,9 @@ async fn task_tenant(
     caller: &Caller,
     id: Uuid,
 ) -> ApiResult<cadre_types::Tenant> {
-    let org = state
-        .store()
-        .tasks()
-        .task_org(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("task"))?;
-    caller.authorize(org).await
+    caller
+        .authorize_owner(state.store().tasks().task_org(id).await?, "task")
+        .await
 }
 
 /// One task, with its outputs.
@@ -143,7 +139,7 @@ pub(crate) async fn execute_task_handler(
         .then_some(task.assignee_id)
         .flatten();
     let Some(agent_id) = body.agent_id.or(assignee) else {
-        return Err(unprocessable(
+        return Err(ApiError::unprocessable(
             "agentId",
             "the task has no agent assignee; give agentId",
         ));

@@ -195,14 +195,9 @@ super::for_both_backends!(AgentQueries {
         .bind(page.offset())
         .fetch_all(&self.pool)
         .await?;
-        let total = match rows.first() {
-            Some(first) => first.total,
-            None => sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE org_id = $1 AND deleted_at IS NULL")
+        super::paged(rows, || sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE org_id = $1 AND deleted_at IS NULL")
                 .bind(tenant.org_id())
-                .fetch_one(&self.pool)
-                .await?,
-        };
-        Ok((rows.into_iter().map(|r| r.row).collect(), u64::try_from(total).unwrap_or(0)))
+                .fetch_one(&self.pool)).await
     }
 
     async fn agent(&self, tenant: Tenant, id: Uuid) -> Result<AgentRow> {

@@ -679,8 +679,16 @@ super::for_both_backends!(ExecutionQueries {
         .bind(page.offset())
         .fetch_all(&self.pool)
         .await?;
-        let total = rows.first().map_or(0, |r| r.total);
-        Ok((rows.into_iter().map(|r| r.row).collect(), u64::try_from(total).unwrap_or(0)))
+        super::paged(rows, || sqlx::query_scalar(
+            "SELECT COUNT(*) FROM executions
+             WHERE org_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR agent_id = $3)
+               AND ($4 IS NULL OR task_id = $4) AND ($5 IS NULL OR created_at >= $5)")
+            .bind(tenant.org_id())
+            .bind(f.status.as_deref())
+            .bind(f.agent_id)
+            .bind(f.task_id)
+            .bind(f.since)
+            .fetch_one(&self.pool)).await
     }
 
     async fn trace(&self, tenant: Tenant, id: Uuid) -> Result<Vec<TraceEventRow>> {
@@ -827,8 +835,11 @@ super::for_both_backends!(ExecutionQueries {
         .bind(page.offset())
         .fetch_all(&self.pool)
         .await?;
-        let total = rows.first().map_or(0, |r| r.total);
-        Ok((rows.into_iter().map(|r| r.row).collect(), u64::try_from(total).unwrap_or(0)))
+        super::paged(rows, || sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approvals WHERE org_id = $1 AND ($2 IS NULL OR status = $2)")
+            .bind(tenant.org_id())
+            .bind(status)
+            .fetch_one(&self.pool)).await
     }
 
     async fn approval(&self, tenant: Tenant, id: Uuid) -> Result<ApprovalRow> {

@@ -26,6 +26,27 @@ pub(crate) struct Counted<T> {
     pub(crate) total: i64,
 }
 
+/// A page and the total it was cut from. The total rides along with the
+/// rows (`COUNT(*) OVER ()`, one query); only a page past the end, which has
+/// no rows to carry it, needs `count`.
+pub(crate) async fn paged<T, F, Fut>(
+    rows: Vec<Counted<T>>,
+    count: F,
+) -> crate::Result<(Vec<T>, u64)>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<i64, sqlx::Error>>,
+{
+    let total = match rows.first() {
+        Some(first) => first.total,
+        None => count().await?,
+    };
+    Ok((
+        rows.into_iter().map(|r| r.row).collect(),
+        u64::try_from(total).unwrap_or(0),
+    ))
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {

@@ -94,8 +94,6 @@ super::for_both_backends!(ProjectQueries {
     }
 
     async fn projects(&self, tenant: Tenant, page: Page) -> Result<(Vec<ProjectRow>, u64)> {
-        // The total rides along with the page (one query); only a page past
-        // the end needs a separate count.
         let rows = sqlx::query_as::<_, Counted<ProjectRow>>(concat!(
             "SELECT ", project_columns!(), ", COUNT(*) OVER () AS total FROM projects
              WHERE org_id = $1 AND deleted_at IS NULL
@@ -105,14 +103,9 @@ super::for_both_backends!(ProjectQueries {
         .bind(page.offset())
         .fetch_all(&self.pool)
         .await?;
-        let total = match rows.first() {
-            Some(first) => first.total,
-            None => sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE org_id = $1 AND deleted_at IS NULL")
+        super::paged(rows, || sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE org_id = $1 AND deleted_at IS NULL")
                 .bind(tenant.org_id())
-                .fetch_one(&self.pool)
-                .await?,
-        };
-        Ok((rows.into_iter().map(|r| r.row).collect(), u64::try_from(total).unwrap_or(0)))
+                .fetch_one(&self.pool)).await
     }
 
     async fn project(&self, tenant: Tenant, id: Uuid) -> Result<ProjectRow> {

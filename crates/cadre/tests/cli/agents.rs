@@ -555,6 +555,15 @@ fn tool_loop_with_an_edited_approval(env: &[(&str, &str)]) {
         metrics["avgDurationMs"].as_f64().unwrap() > 0.0,
         "{metrics}"
     );
+    // A page past the end still says how many there are.
+    let (_, past) = w.api.call(
+        "GET",
+        &format!("/api/v1/orgs/{}/executions?page=9", w.org),
+        None,
+        &w.token,
+    );
+    assert_eq!(past["pagination"]["totalItems"], 1, "{past}");
+    assert!(past["data"].as_array().unwrap().is_empty());
 
     // Another organization's user learns nothing about it.
     let stranger = w.api.signup("stranger@example.com");
