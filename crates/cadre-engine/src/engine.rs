@@ -187,6 +187,8 @@ impl Step {
                 intent_finished: None,
                 agent_status: None,
                 task_done: None,
+                task_failed: None,
+                agent_id: ex.agent_id,
                 cancel_children: Vec::new(),
                 jobs: Vec::new(),
                 at,
@@ -252,6 +254,14 @@ impl Step {
         }
         if status == "completed" {
             self.commit.task_done = Some(ex.task_id);
+        } else if status == "failed" {
+            let error = self
+                .commit
+                .state
+                .error
+                .clone()
+                .unwrap_or_else(|| "failed".into());
+            self.commit.task_failed = Some((ex.task_id, error));
         }
         self.commit.agent_status = Some((ex.agent_id, "idle".into()));
         if let Some(parent) = ex.parent_id {

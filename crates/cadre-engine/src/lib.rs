@@ -2,7 +2,9 @@
 //! that runs executions, the built-in tools and the egress filter they use,
 //! approval policy, budgets and the hash-chained trace.
 
+pub mod autorun;
 pub mod checkpoint;
+mod context;
 pub mod egress;
 pub mod engine;
 mod group_commit;

@@ -154,6 +154,11 @@ pub fn approval_policy(value: &Value) -> Result<ApprovalPolicy, Invalid> {
     Ok(policy)
 }
 
+/// How long an execution of an agent with these limits may run.
+pub fn execution_timeout(agent_limits: &Value) -> std::time::Duration {
+    std::time::Duration::from_secs(limits(agent_limits).unwrap_or_default().timeout_seconds)
+}
+
 /// Parses and checks limits.
 pub fn limits(value: &Value) -> Result<Limits, Invalid> {
     let limits: Limits =

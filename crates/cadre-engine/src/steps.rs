@@ -77,6 +77,9 @@ fn spawn_child(
         assignee: Some(("agent".into(), agent.id)),
         author: ("agent".into(), Some(ctx.ex.agent_id)),
         at,
+        supervisor_id: None,
+        due_at: None,
+        position: None,
     });
     step.commit.executions.push(NewExecution {
         id: child,
@@ -464,6 +467,9 @@ impl Engine {
                     assignee,
                     author: ("agent".into(), Some(ctx.ex.agent_id)),
                     at,
+                    supervisor_id: None,
+                    due_at: None,
+                    position: None,
                 });
                 step.event("subtask_created", json!({ "taskId": id, "title": title }));
                 json!({ "ok": true, "taskId": id })
@@ -610,12 +616,8 @@ impl Engine {
             return self.commit(ctx.tenant, step, Next::Stop).await;
         }
         if cache.brief.is_none() {
-            let task = self
-                .store()
-                .tasks()
-                .task(ctx.tenant, ctx.ex.task_id)
-                .await?;
-            cache.brief = Some((task.title, task.description));
+            cache.brief =
+                Some(crate::context::task_brief(self.store(), ctx.tenant, ctx.ex.task_id).await?);
         }
         let (title, description) = cache.brief.clone().unwrap_or_default();
         let mut messages = vec![

@@ -27,6 +27,7 @@ pub enum ErrorCode {
     ValidationError,
     Conflict,
     Cycle,
+    PreconditionFailed,
     Locked,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -50,6 +51,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::ValidationError => StatusCode::BAD_REQUEST,
             Self::Conflict | Self::Cycle => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::Locked => StatusCode::LOCKED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -78,6 +80,9 @@ impl ErrorCode {
             Self::ValidationError => "the request is invalid",
             Self::Conflict => "conflicts with the current state",
             Self::Cycle => "the change would create a dependency cycle",
+            Self::PreconditionFailed => {
+                "the resource changed since you read it; read it again and retry"
+            }
             Self::Locked => "the resource is locked by someone else",
             Self::PayloadTooLarge => "request body is too large",
             Self::UnsupportedMediaType => "unsupported content type",
@@ -195,6 +200,32 @@ impl From<cadre_store::StoreError> for ApiError {
             StoreError::Conflict { .. } => {
                 Self::new(ErrorCode::Conflict, "conflicts with an existing resource")
             }
+            StoreError::Locked {
+                holder_type,
+                holder_id,
+                expires_at,
+            } => Self::new(
+                ErrorCode::Locked,
+                format!(
+                    "the task is locked for editing by {holder_type} {} until {}; wait for it to be released or to expire",
+                    holder_id.map(|id| id.to_string()).unwrap_or_default(),
+                    cadre_types::time::rfc3339(expires_at)
+                ),
+            )
+            .with_details(serde_json::json!({
+                "holder": { "type": holder_type, "id": holder_id },
+                "expiresAt": cadre_types::time::rfc3339(expires_at),
+            })),
+            StoreError::Stale { current } => Self::new(
+                ErrorCode::PreconditionFailed,
+                format!("stale write: the task is at version {current} now; read it again and retry"),
+            )
+            .with_details(serde_json::json!({ "currentVersion": current })),
+            StoreError::Cycle { path } => Self::new(
+                ErrorCode::Cycle,
+                "the dependency would close a cycle (details.path: each task depends on the next)",
+            )
+            .with_details(serde_json::json!({ "path": path })),
             StoreError::StaleLease => {
                 Self::new(ErrorCode::Conflict, "the job is held by another worker")
             }

@@ -41,6 +41,14 @@ where
     }
 }
 
+/// A JSON body that may be left out entirely (read it as `Bytes`).
+pub fn optional_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json(body)
+}
+
 fn is_json(req: &Request) -> bool {
     let Some(value) = req
         .headers()

@@ -11,6 +11,20 @@ pub enum StoreError {
     /// A unique constraint refused the write.
     #[error("conflict on {constraint}")]
     Conflict { constraint: String },
+    /// Someone else holds the task's edit lock until `expires_at`.
+    #[error("locked by {holder_type} {holder_id:?} until {expires_at}")]
+    Locked {
+        holder_type: String,
+        holder_id: Option<uuid::Uuid>,
+        expires_at: time::OffsetDateTime,
+    },
+    /// The write named a version that is no longer the current one.
+    #[error("stale write: the current version is {current}")]
+    Stale { current: i64 },
+    /// The dependency would close a cycle; `path` runs from the task that
+    /// would depend back to itself (first and last are the same task).
+    #[error("the dependency would close a cycle")]
+    Cycle { path: Vec<uuid::Uuid> },
     /// A worker's lease on a job has been taken over (its epoch is stale):
     /// its write was refused so it cannot overwrite the new owner's result.
     #[error("the job's lease is held by another worker now")]

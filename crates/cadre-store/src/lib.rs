@@ -20,6 +20,7 @@ pub use areas::api_keys::{ApiKeyQueries, ApiKeyRow, NewApiKey};
 pub use areas::audit::{
     AuditFilter, AuditQueries, AuditRow, ChainCheck, NewAuditEntry, PLATFORM_CHAIN,
 };
+pub use areas::events::{Actor, EventQueries, EventRow};
 pub use areas::executions::{
     AgentMetrics, ApprovalRow, ControlChange, Decision, ExecutionFilter, ExecutionQueries,
     ExecutionRow, ExecutionState, IntentRow, NewApproval, NewExecution, NewIntent, StepCommit,
@@ -37,7 +38,11 @@ pub use areas::orgs::{
 pub use areas::projects::{NewProject, ProjectPatch, ProjectQueries, ProjectRow};
 pub use areas::schedules::{CatchUp, NewSchedule, ScheduleQueries, ScheduleRow};
 pub use areas::sessions::{NewRefreshToken, RefreshUse, SessionQueries};
-pub use areas::tasks::{NewOutput, NewTask, OutputRow, TaskQueries, TaskRow};
+pub use areas::task_graph::{DependencyRow, Graph, GraphQueries, Readiness};
+pub use areas::tasks::{
+    InputRow, NewInput, NewOutput, NewTask, OutputRow, READY_JOB, READY_QUEUE, TaskFilter,
+    TaskPatch, TaskQueries, TaskRow, TaskVersionRow, TaskWrite, is_final, ready_job,
+};
 pub use areas::users::{NewUser, UserPatch, UserQueries, UserRow};
 pub use error::{Result, StoreError};
 pub use store::{ConnectOptions, Store, Target};

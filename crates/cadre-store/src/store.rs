@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::areas::{
-    agents::AgentQueries, api_keys::ApiKeyQueries, audit::AuditQueries,
+    agents::AgentQueries, api_keys::ApiKeyQueries, audit::AuditQueries, events::EventQueries,
     executions::ExecutionQueries, health::HealthQueries, instances::InstanceQueries,
     jobs::JobQueries, models::ModelQueries, org_keys::OrgKeyQueries, orgs::OrgQueries,
     projects::ProjectQueries, schedules::ScheduleQueries, sessions::SessionQueries,
-    tasks::TaskQueries, users::UserQueries,
+    task_graph::GraphQueries, tasks::TaskQueries, users::UserQueries,
 };
 use crate::{Result, postgres::PgStore, sqlite::SqliteStore};
 
@@ -66,6 +66,8 @@ pub(crate) trait Backend:
     + ScheduleQueries
     + AgentQueries
     + TaskQueries
+    + GraphQueries
+    + EventQueries
     + ExecutionQueries
     + Send
     + Sync
@@ -230,6 +232,16 @@ impl Store {
     }
 
     pub fn executions(&self) -> &dyn ExecutionQueries {
+        self.backend.as_ref()
+    }
+
+    /// Dependencies between tasks, and readiness for auto-run.
+    pub fn graph(&self) -> &dyn GraphQueries {
+        self.backend.as_ref()
+    }
+
+    /// Domain events (the activity feed).
+    pub fn events(&self) -> &dyn EventQueries {
         self.backend.as_ref()
     }
 }

@@ -96,9 +96,19 @@ impl Application {
             // Job kinds register here as the features that enqueue them land.
             let registry = cadre_worker::Registry::default()
                 .on(cadre_worker::probe::KIND, cadre_worker::probe::run)
-                .on(cadre_engine::ADVANCE, move |ctx| {
+                .on(cadre_engine::ADVANCE, {
                     let engine = engine.clone();
-                    async move { engine.run(ctx).await }
+                    move |ctx| {
+                        let engine = engine.clone();
+                        async move { engine.run(ctx).await }
+                    }
+                })
+                .on(cadre_store::READY_JOB, {
+                    let store = store.clone();
+                    move |ctx| {
+                        let store = store.clone();
+                        async move { cadre_engine::autorun::run_ready(&store, ctx).await }
+                    }
                 });
             cadre_worker::Worker::new(store.clone(), registry, worker_config, instance_id)
                 .start(&supervisor);

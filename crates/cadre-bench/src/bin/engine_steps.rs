@@ -199,7 +199,12 @@ async fn launch(b: &Bench, agent: Uuid, n: usize) -> anyhow::Result<Vec<Uuid>> {
                     assignee: None,
                     author: ("human".into(), None),
                     at,
+                    supervisor_id: None,
+                    due_at: None,
+                    position: None,
                 },
+                &[],
+                &cadre_store::Actor::system(),
             )
             .await?;
         let id = Uuid::now_v7();

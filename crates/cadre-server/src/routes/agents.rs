@@ -454,11 +454,14 @@ pub(crate) async fn execute_agent_handler(
                 assignee: Some(("agent".into(), id)),
                 author: ("human".into(), by(&caller)),
                 at: cadre_types::time::now(),
+                supervisor_id: None,
+                due_at: None,
+                position: None,
             };
             state
                 .store()
                 .tasks()
-                .create_task(tenant, &task)
+                .create_task(tenant, &task, &[], &super::tasks::actor(&caller))
                 .await
                 .map_err(|e| match e {
                     cadre_store::StoreError::NotFound => {

@@ -173,14 +173,6 @@ impl From<ApprovalRow> for ApprovalOut {
     }
 }
 
-fn timeout_of(agent_limits: &Value) -> Duration {
-    Duration::from_secs(
-        spec::limits(agent_limits)
-            .unwrap_or_default()
-            .timeout_seconds,
-    )
-}
-
 /// What a new execution starts from: nothing (a fresh run) or an earlier
 /// execution's state after one of its steps (a fork).
 pub(crate) struct Origin {
@@ -225,7 +217,12 @@ pub(crate) async fn start_execution(
         trace_hash: trace::GENESIS.into(),
         at: cadre_types::time::now(),
     };
-    let job = advance_job(id, tenant.org_id(), "start", timeout_of(&agent.limits.0));
+    let job = advance_job(
+        id,
+        tenant.org_id(),
+        "start",
+        cadre_engine::spec::execution_timeout(&agent.limits.0),
+    );
     let row = state
         .store()
         .executions()
@@ -665,14 +662,6 @@ pub(crate) struct RejectIn {
     reason: Option<String>,
 }
 
-/// A JSON body that may be left out entirely.
-fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    crate::extract::parse_json(body)
-}
-
 /// Records a decision. The body is read only once the caller may see the
 /// approval: a foreign id is 404 whatever the body says.
 async fn decide(
@@ -689,7 +678,7 @@ async fn decide(
         )
         .await?;
     let (reason, edited) = if status == "approved" {
-        let edited = optional_body::<ApproveIn>(body)?.arguments;
+        let edited = crate::extract::optional_body::<ApproveIn>(body)?.arguments;
         if edited.as_ref().is_some_and(|a| !a.is_object()) {
             return Err(ApiError::validation(
                 "arguments",
@@ -698,7 +687,7 @@ async fn decide(
         }
         (None, edited)
     } else {
-        let reason = optional_body::<RejectIn>(body)?.reason;
+        let reason = crate::extract::optional_body::<RejectIn>(body)?.reason;
         (reason.map(|r| r.chars().take(2000).collect()), None)
     };
     let by = caller.principal().map(|p| p.actor().1).unwrap_or_default();

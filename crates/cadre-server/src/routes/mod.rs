@@ -6,12 +6,15 @@ mod agents;
 mod api_keys;
 mod audit;
 mod auth;
+mod events;
 mod executions;
 mod health;
 mod meta;
 mod models;
 mod orgs;
 mod projects;
+mod task_graph;
+mod task_io;
 mod tasks;
 
 use axum::routing::get;
@@ -92,7 +95,30 @@ pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
         .routes(routes!(executions::input_handler))
         .routes(routes!(executions::fork_handler))
         .routes(routes!(tasks::execute_task_handler))
-        .routes(routes!(tasks::get_task_handler))
+        .routes(routes!(
+            tasks::list_tasks_handler,
+            tasks::create_task_handler
+        ))
+        .routes(routes!(
+            tasks::get_task_handler,
+            tasks::update_task_handler,
+            tasks::delete_task_handler
+        ))
+        .routes(routes!(tasks::children_handler))
+        .routes(routes!(tasks::versions_handler))
+        .routes(routes!(tasks::version_handler))
+        .routes(routes!(tasks::rollback_handler))
+        .routes(routes!(tasks::lock_handler, tasks::unlock_handler))
+        .routes(routes!(task_io::add_input_handler))
+        .routes(routes!(task_io::delete_input_handler))
+        .routes(routes!(task_io::add_output_handler))
+        .routes(routes!(task_io::delete_output_handler))
+        .routes(routes!(
+            task_graph::graph_handler,
+            task_graph::add_dependency_handler
+        ))
+        .routes(routes!(task_graph::delete_dependency_handler))
+        .routes(routes!(events::list_events_handler))
         .routes(routes!(executions::list_approvals_handler))
         .routes(routes!(executions::approve_handler))
         .routes(routes!(executions::reject_handler))

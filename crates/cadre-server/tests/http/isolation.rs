@@ -14,6 +14,11 @@ struct World {
     agent: String,
     execution: String,
     task: String,
+    /// A second task, with an input, an output and a dependency on `task`.
+    task2: String,
+    input: String,
+    output: String,
+    dependency: String,
 }
 
 async fn org_a(app: &TestServer, owner: &str, owner_id: &str) -> World {
@@ -60,6 +65,35 @@ async fn org_a(app: &TestServer, owner: &str, owner_id: &str) -> World {
         .unwrap();
     let (status, _, execution) = body(resp).await;
     assert_eq!(status, 202, "{execution}");
+    let task = execution["data"]["taskId"].as_str().unwrap().to_owned();
+    let post = |path: String, json: Value| {
+        let req = app.authed(Method::POST, &path, owner).json(&json);
+        async move {
+            let (status, _, resp) = body(req.send().await.unwrap()).await;
+            assert_eq!(status, 201, "{path}: {resp}");
+            resp["data"]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let task2 = post(
+        format!("/api/v1/projects/{project}/tasks"),
+        json!({"title": "Secret follow-up", "inputs": [{"type": "text", "label": "brief", "text": "secret"}]}),
+    )
+    .await;
+    let input = post(
+        format!("/api/v1/tasks/{task2}/inputs"),
+        json!({"type": "url", "label": "site", "url": "https://example.com/"}),
+    )
+    .await;
+    let output = post(
+        format!("/api/v1/tasks/{task2}/outputs"),
+        json!({"type": "text", "label": "draft", "content": "secret draft"}),
+    )
+    .await;
+    let dependency = post(
+        format!("/api/v1/tasks/{task2}/dependencies"),
+        json!({"dependsOn": task}),
+    )
+    .await;
     World {
         org,
         project,
@@ -67,13 +101,17 @@ async fn org_a(app: &TestServer, owner: &str, owner_id: &str) -> World {
         owner_id: owner_id.to_owned(),
         agent,
         execution: execution["data"]["id"].as_str().unwrap().to_owned(),
-        task: execution["data"]["taskId"].as_str().unwrap().to_owned(),
+        task,
+        task2,
+        input,
+        output,
+        dependency,
     }
 }
 
 fn foreign_requests(a: &World) -> Vec<(Method, String, Option<Value>)> {
     let (org, project, key, user) = (&a.org, &a.project, &a.key_id, &a.owner_id);
-    let (agent, execution, task) = (&a.agent, &a.execution, &a.task);
+    let (agent, execution, task, task2) = (&a.agent, &a.execution, &a.task, &a.task2);
     vec![
         (Method::GET, format!("/api/v1/orgs/{org}"), None),
         (
@@ -203,6 +241,72 @@ fn foreign_requests(a: &World) -> Vec<(Method, String, Option<Value>)> {
             Some(json!({"fromStep": 0})),
         ),
         (Method::GET, format!("/api/v1/orgs/{org}/approvals"), None),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{project}/tasks"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/projects/{project}/tasks"),
+            Some(json!({"title": "planted"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/tasks/{task2}"),
+            Some(json!({"title": "pwned"})),
+        ),
+        (Method::DELETE, format!("/api/v1/tasks/{task2}"), None),
+        (Method::GET, format!("/api/v1/tasks/{task2}/children"), None),
+        (Method::GET, format!("/api/v1/tasks/{task2}/versions"), None),
+        (
+            Method::GET,
+            format!("/api/v1/tasks/{task2}/versions/1"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tasks/{task2}/rollback/1"),
+            None,
+        ),
+        (Method::POST, format!("/api/v1/tasks/{task2}/lock"), None),
+        (Method::DELETE, format!("/api/v1/tasks/{task2}/lock"), None),
+        (
+            Method::POST,
+            format!("/api/v1/tasks/{task2}/inputs"),
+            Some(json!({"type": "text", "text": "planted"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/tasks/{task2}/inputs/{}", a.input),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tasks/{task2}/outputs"),
+            Some(json!({"type": "text", "label": "x", "content": "planted"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/tasks/{task2}/outputs/{}", a.output),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tasks/{task2}/dependencies"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tasks/{task}/dependencies"),
+            Some(json!({"dependsOn": task2})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/tasks/{task2}/dependencies/{}", a.dependency),
+            None,
+        ),
+        (Method::GET, format!("/api/v1/orgs/{org}/events"), None),
     ]
 }
 
@@ -280,6 +384,142 @@ async fn assert_untouched(app: &TestServer, owner: &str, a: &World) {
     );
     let agents = get(format!("/api/v1/orgs/{}/agents", a.org)).await;
     assert_eq!(agents["pagination"]["totalItems"], 1, "nothing planted");
+    let task2 = get(format!("/api/v1/tasks/{}", a.task2)).await;
+    assert_eq!(task2["data"]["title"], "Secret follow-up", "{task2}");
+    assert_eq!(task2["data"]["version"], 3, "no version added: {task2}");
+    assert!(task2["data"]["lock"].is_null(), "not locked: {task2}");
+    assert_eq!(task2["data"]["inputs"].as_array().unwrap().len(), 2);
+    assert_eq!(task2["data"]["outputs"].as_array().unwrap().len(), 1);
+    let graph = get(format!("/api/v1/tasks/{}/dependencies", a.task2)).await;
+    assert_eq!(
+        graph["data"]["edges"].as_array().unwrap().len(),
+        1,
+        "{graph}"
+    );
+    let tasks = get(format!("/api/v1/projects/{}/tasks", a.project)).await;
+    assert_eq!(
+        tasks["pagination"]["totalItems"], 1,
+        "nothing planted: {tasks}"
+    );
+}
+
+/// Ids of org A's resources inside org B's own requests are refused as if
+/// they did not exist (404 naming the field) and nothing links across.
+#[tokio::test]
+async fn ids_of_another_org_in_bodies_are_not_found() {
+    let app = TestServer::start().await;
+    let a_session = app.signup("a@example.com").await;
+    let a_token = a_session["accessToken"].as_str().unwrap().to_owned();
+    let a = org_a(&app, &a_token, a_session["user"]["id"].as_str().unwrap()).await;
+    let b_session = app.signup("b@example.com").await;
+    let b_token = b_session["accessToken"].as_str().unwrap().to_owned();
+    let b_org = app.create_org(&b_token, "Org B").await;
+    let (_, _, projects) = body(
+        app.authed(
+            Method::GET,
+            &format!("/api/v1/orgs/{b_org}/projects"),
+            &b_token,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let inbox = projects["data"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _, own) = body(
+        app.authed(
+            Method::POST,
+            &format!("/api/v1/projects/{inbox}/tasks"),
+            &b_token,
+        )
+        .json(&json!({"title": "B's task"}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{own}");
+    let own = own["data"]["id"].as_str().unwrap().to_owned();
+    let attempts = [
+        (
+            format!("/api/v1/projects/{inbox}/tasks"),
+            json!({"title": "x", "parentId": a.task}),
+            "parentId",
+        ),
+        (
+            format!("/api/v1/projects/{inbox}/tasks"),
+            json!({"title": "x", "assignee": {"type": "agent", "id": a.agent}}),
+            "assignee.id",
+        ),
+        (
+            format!("/api/v1/projects/{inbox}/tasks"),
+            json!({"title": "x", "assignee": {"type": "user", "id": a.owner_id}}),
+            "assignee.id",
+        ),
+        (
+            format!("/api/v1/projects/{inbox}/tasks"),
+            json!({"title": "x", "inputs": [{"type": "task_output", "taskId": a.task2}]}),
+            "inputs[0].taskId",
+        ),
+        (
+            format!("/api/v1/tasks/{own}/inputs"),
+            json!({"type": "task_output", "taskId": a.task2}),
+            "taskId",
+        ),
+        (
+            format!("/api/v1/tasks/{own}/dependencies"),
+            json!({"dependsOn": a.task2}),
+            "dependsOn",
+        ),
+        (
+            format!("/api/v1/tasks/{own}/execute"),
+            json!({"agentId": a.agent}),
+            "agentId",
+        ),
+    ];
+    for (path, json_body, field) in attempts {
+        let (status, _, resp) = body(
+            app.authed(Method::POST, &path, &b_token)
+                .json(&json_body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 404, "{path} {json_body}: {resp}");
+        assert_eq!(resp["error"]["field"], field, "{path}: {resp}");
+        assert!(
+            !resp.to_string().contains("Secret"),
+            "{path} leaked: {resp}"
+        );
+    }
+    let (status, _, resp) = body(
+        app.authed(Method::PATCH, &format!("/api/v1/tasks/{own}"), &b_token)
+            .json(&json!({"parentId": a.task}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404, "{resp}");
+    assert_eq!(resp["error"]["field"], "parentId");
+    let (_, _, graph) = body(
+        app.authed(
+            Method::GET,
+            &format!("/api/v1/tasks/{own}/dependencies"),
+            &b_token,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        graph["data"]["nodes"].as_array().unwrap().len(),
+        1,
+        "{graph}"
+    );
+    assert_untouched(&app, &a_token, &a).await;
 }
 
 #[tokio::test]

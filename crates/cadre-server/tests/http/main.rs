@@ -27,3 +27,4 @@ mod redis_limits;
 mod routes;
 mod shutdown;
 mod smtp_sink;
+mod tasks;

@@ -235,6 +235,11 @@ pub struct StepCommit {
     /// The execution succeeded: its task moves to the project's last
     /// workflow state (`review` when the project requires review).
     pub task_done: Option<Uuid>,
+    /// The execution failed: the error is recorded on its task, which stays
+    /// where it was.
+    pub task_failed: Option<(Uuid, String)>,
+    /// The agent that ran the step (the author of the task changes it makes).
+    pub agent_id: Uuid,
     /// Child executions to cancel with this one (their jobs are in `jobs`).
     pub cancel_children: Vec<Uuid>,
     /// Follow-up work (a child execution, waking a parent, a timer).
@@ -373,7 +378,7 @@ macro_rules! approval_columns {
 
 /// Inserts an execution (binds: id, org, agent, version, task, parent,
 /// trigger, triggered by, checkpoint, forked from, forked at, trace hash, at).
-const INSERT_EXECUTION: &str = concat!(
+pub(crate) const INSERT_EXECUTION: &str = concat!(
     "INSERT INTO executions (id, org_id, agent_id, agent_version, task_id, parent_id, trigger_kind, triggered_by,
                              status, steps, tokens_in, tokens_out, cost_nanos, models, checkpoint, trace_seq,
                              trace_hash, forked_from, forked_at_step, created_at, updated_at)
@@ -400,6 +405,7 @@ macro_rules! bind_execution {
             .bind($e.at)
     };
 }
+pub(crate) use bind_execution;
 
 /// Applies one [`StepCommit`] on an open transaction: the body shared by
 /// [`ExecutionQueries::commit_step`] and [`ExecutionQueries::commit_steps`].
@@ -495,10 +501,14 @@ macro_rules! apply_step {
                     .execute(&mut *$tx)
                     .await?;
             }
+            let agent = super::events::Actor::new("agent", Some($c.agent_id));
             for t in &$c.tasks {
                 super::tasks::bind_task!(sqlx::query(super::tasks::INSERT_TASK), $org, t)
                     .execute(&mut *$tx)
                     .await?;
+                super::tasks::store_version!($tx, $org, t.id, "created", "created by an agent", &agent, $c.at)?;
+                super::events::emit!($tx, $org, "task_created", "task", t.id, &agent,
+                    serde_json::json!({ "taskId": t.id, "projectId": t.project_id, "parentId": t.parent_id, "title": t.title, "status": t.status }), $c.at)?;
             }
             for e in &$c.executions {
                 bind_execution!(sqlx::query(INSERT_EXECUTION), $org, e)
@@ -596,14 +606,36 @@ macro_rules! apply_step {
                         states.0.last().map(String::as_str)
                     };
                     if let Some(target) = target {
-                        sqlx::query("UPDATE tasks SET status = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND status <> 'cancelled'")
+                        let moved = sqlx::query(
+                            "UPDATE tasks SET status = $3, last_error = NULL, updated_at = $4
+                             WHERE org_id = $1 AND id = $2 AND status <> 'cancelled' AND deleted_at IS NULL")
                             .bind($org)
                             .bind(task)
                             .bind(target)
                             .bind($c.at)
                             .execute(&mut *$tx)
                             .await?;
+                        if moved.rows_affected() == 1 {
+                            let summary = format!("execution {} succeeded: {target}", $c.execution_id);
+                            super::tasks::new_version!($tx, $org, task, "execution_completed", summary.as_str(), &agent, $c.at)?;
+                            if super::tasks::is_final(target, &states.0) {
+                                let downstream = super::tasks::downstream_ids!($tx, $org, task).await?;
+                                super::tasks::queue_ready_check!($tx, $org, downstream, $c.at)?;
+                            }
+                        }
                     }
+                }
+            }
+            if let Some((task, error)) = &$c.task_failed {
+                let recorded = sqlx::query("UPDATE tasks SET last_error = $3 WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL")
+                    .bind($org)
+                    .bind(task)
+                    .bind(error)
+                    .execute(&mut *$tx)
+                    .await?;
+                if recorded.rows_affected() == 1 {
+                    let summary = format!("execution {} failed: {error}", $c.execution_id);
+                    super::tasks::new_version!($tx, $org, *task, "execution_failed", summary.as_str(), &agent, $c.at)?;
                 }
             }
             for child in &$c.cancel_children {

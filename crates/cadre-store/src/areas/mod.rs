@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod api_keys;
 pub mod audit;
+pub mod events;
 pub mod executions;
 pub mod health;
 pub mod instances;
@@ -14,6 +15,7 @@ pub mod orgs;
 pub mod projects;
 pub mod schedules;
 pub mod sessions;
+pub mod task_graph;
 pub mod tasks;
 pub mod users;
 

@@ -118,7 +118,8 @@ super::for_both_backends!(ProjectQueries {
     }
 
     async fn update_project(&self, tenant: Tenant, id: Uuid, p: &ProjectPatch, at: OffsetDateTime) -> Result<ProjectRow> {
-        Ok(sqlx::query_as::<_, ProjectRow>(concat!(
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query_as::<_, ProjectRow>(concat!(
             "UPDATE projects SET name = COALESCE($3, name), description = COALESCE($4, description),
                     workflow_states = COALESCE($5, workflow_states), auto_run = COALESCE($6, auto_run),
                     require_review = COALESCE($7, require_review), updated_at = $8
@@ -131,8 +132,17 @@ super::for_both_backends!(ProjectQueries {
         .bind(p.auto_run)
         .bind(p.require_review)
         .bind(at)
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+        if p.auto_run == Some(true) {
+            // Turning auto-run on starts whatever is ready already.
+            let job = super::tasks::ready_job(tenant.org_id(), serde_json::json!({ "projectId": id }));
+            super::jobs::bind_new_job!(sqlx::query(super::jobs::insert_job_sql!()), job, at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(row)
     }
 
     async fn delete_project(&self, tenant: Tenant, id: Uuid, at: OffsetDateTime) -> Result<()> {

@@ -18,6 +18,13 @@ impl PgStore {
     }
 
     /// Serializes changes to one organization's members (row lock on the org).
+    /// Reads a live task for a write, locking its row.
+    pub(crate) const LOCK_TASK: &'static str = concat!(
+        "SELECT ",
+        crate::areas::tasks::task_columns!(),
+        " FROM tasks WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE"
+    );
+
     pub(crate) const LOCK_ORG: &'static str = "SELECT id FROM orgs WHERE id = $1 FOR UPDATE";
 
     /// Claims the next ready jobs of a queue fairly: lanes (one per org,

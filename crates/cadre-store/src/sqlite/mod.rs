@@ -26,6 +26,13 @@ impl SqliteStore {
 
     /// Serializes changes to one organization's members. The IMMEDIATE
     /// transaction already holds the only write lock, so this only reads.
+    /// Reads a live task for a write (the IMMEDIATE transaction already excludes other writers).
+    pub(crate) const LOCK_TASK: &'static str = concat!(
+        "SELECT ",
+        crate::areas::tasks::task_columns!(),
+        " FROM tasks WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL"
+    );
+
     pub(crate) const LOCK_ORG: &'static str = "SELECT id FROM orgs WHERE id = $1";
 
     /// Claims the next ready jobs of a queue fairly, as the PostgreSQL

@@ -63,7 +63,12 @@ async fn executions(store: &Store, n: usize) -> (Tenant, Vec<Uuid>) {
                     assignee: None,
                     author: ("human".into(), None),
                     at: now(),
+                    supervisor_id: None,
+                    due_at: None,
+                    position: None,
                 },
+                &[],
+                &cadre_store::Actor::system(),
             )
             .await
             .unwrap();
@@ -138,6 +143,8 @@ fn step(id: Uuid, seq: i64, steps: i64) -> StepCommit {
         intent_finished: None,
         agent_status: None,
         task_done: None,
+        task_failed: None,
+        agent_id: Uuid::nil(),
         cancel_children: vec![],
         jobs: vec![],
         at,

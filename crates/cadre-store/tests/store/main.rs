@@ -24,3 +24,4 @@ mod orgs;
 mod projects;
 mod sessions;
 mod users;
+mod work_graph;

@@ -116,6 +116,14 @@ fn fake_model(hook: SocketAddr) -> axum::Router {
                     1 => vec![reused(json!({ "method": "POST", "url": hook_url, "body": "second" }))],
                     _ => vec![],
                 }
+            } else if brief.contains("Chain") {
+                // Reports what upstream work it was shown.
+                let name = brief.lines().next().unwrap_or("").split_whitespace().last().unwrap_or("?").to_owned();
+                let seen: Vec<&str> = brief.lines().filter_map(|l| l.strip_prefix("- result (text): ")).collect();
+                match n {
+                    0 => vec![call("add_output", json!({ "label": "result", "content": format!("{name} saw [{}]", seen.join("; ")) }))],
+                    _ => vec![],
+                }
             } else if brief.contains("Loop") {
                 vec![call("recall", json!({ "query": "same" }))]
             } else {
@@ -1469,4 +1477,87 @@ fn a_coordinator_fans_out_in_parallel_and_joins_on_every_child() {
         "no child started for the refused fan-out"
     );
     assert!(w.server.terminate().0.success());
+}
+
+#[test]
+fn an_auto_run_chain_runs_in_order_and_each_step_sees_its_upstream_outputs() {
+    let w = World::start(&[], false);
+    let agent = w.agent(json!({}));
+    let (status, project) = w.api.call(
+        "POST",
+        &format!("/api/v1/orgs/{}/projects", w.org),
+        Some(json!({ "name": "Pipeline" })),
+        &w.token,
+    );
+    assert_eq!(status, 201, "{project}");
+    let project = project["data"]["id"].as_str().unwrap().to_owned();
+    let task = |name: &str| {
+        let (status, task) = w.api.call(
+            "POST",
+            &format!("/api/v1/projects/{project}/tasks"),
+            Some(json!({ "title": format!("Chain {name}"), "assignee": { "type": "agent", "id": agent } })),
+            &w.token,
+        );
+        assert_eq!(status, 201, "{task}");
+        task["data"]["id"].as_str().unwrap().to_owned()
+    };
+    let (a, b, c) = (task("A"), task("B"), task("C"));
+    for (down, up) in [(&b, &a), (&c, &b)] {
+        let (status, edge) = w.api.call(
+            "POST",
+            &format!("/api/v1/tasks/{down}/dependencies"),
+            Some(json!({ "dependsOn": up })),
+            &w.token,
+        );
+        assert_eq!(status, 201, "{edge}");
+    }
+    // Nothing runs until the project runs its ready tasks by itself.
+    let (status, _) = w.api.call(
+        "PATCH",
+        &format!("/api/v1/projects/{project}"),
+        Some(json!({ "autoRun": true })),
+        &w.token,
+    );
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if w.get(&format!("/api/v1/tasks/{c}"))["status"] == "complete" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the chain never finished: {:#}",
+            w.get(&format!("/api/v1/orgs/{}/executions", w.org))
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut previous_finish = String::new();
+    for (id, expected) in [
+        (&a, "A saw []"),
+        (&b, "B saw [A saw []]"),
+        (&c, "C saw [B saw [A saw []]]"),
+    ] {
+        let task = w.get(&format!("/api/v1/tasks/{id}"));
+        assert_eq!(task["status"], "complete", "{task}");
+        assert_eq!(task["outputs"][0]["content"], expected, "{task}");
+        let runs = w.get(&format!("/api/v1/orgs/{}/executions?taskId={id}", w.org));
+        let runs = runs.as_array().unwrap();
+        assert_eq!(runs.len(), 1, "exactly one auto-run per task: {runs:?}");
+        let run = &runs[0];
+        assert_eq!(run["status"], "completed");
+        assert_eq!(task["autoRunExecutionId"], run["id"]);
+        // RFC 3339 UTC with fixed precision sorts as text.
+        let started = run["startedAt"].as_str().unwrap().to_owned();
+        assert!(
+            started >= previous_finish,
+            "{id} started before its upstream finished"
+        );
+        previous_finish = run["finishedAt"].as_str().unwrap().to_owned();
+        let versions = w.get(&format!("/api/v1/tasks/{id}/versions"));
+        assert_eq!(
+            versions[0]["changeType"], "execution_completed",
+            "{versions}"
+        );
+        assert_eq!(versions[0]["actor"]["type"], "agent");
+    }
 }
