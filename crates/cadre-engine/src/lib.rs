@@ -14,5 +14,6 @@ mod steps;
 pub mod templates;
 pub mod tools;
 pub mod trace;
+pub mod work_templates;
 
 pub use engine::{ADVANCE, Engine, EngineConfig, QUEUE, TERMINAL, TokenQuotas, advance_job};

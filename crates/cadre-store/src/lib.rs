@@ -39,6 +39,7 @@ pub use areas::projects::{NewProject, ProjectPatch, ProjectQueries, ProjectRow};
 pub use areas::schedules::{CatchUp, NewSchedule, ScheduleQueries, ScheduleRow};
 pub use areas::sessions::{NewRefreshToken, RefreshUse, SessionQueries};
 pub use areas::task_graph::{DependencyRow, Graph, GraphQueries, Readiness};
+pub use areas::task_templates::{TaskTemplateQueries, TaskTemplateRow};
 pub use areas::tasks::{
     InputRow, NewInput, NewOutput, NewTask, OutputRow, READY_JOB, READY_QUEUE, TaskFilter,
     TaskPatch, TaskQueries, TaskRow, TaskVersionRow, TaskWrite, is_final, ready_job,

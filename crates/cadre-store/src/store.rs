@@ -9,7 +9,8 @@ use crate::areas::{
     executions::ExecutionQueries, health::HealthQueries, instances::InstanceQueries,
     jobs::JobQueries, models::ModelQueries, org_keys::OrgKeyQueries, orgs::OrgQueries,
     projects::ProjectQueries, schedules::ScheduleQueries, sessions::SessionQueries,
-    task_graph::GraphQueries, tasks::TaskQueries, users::UserQueries,
+    task_graph::GraphQueries, task_templates::TaskTemplateQueries, tasks::TaskQueries,
+    users::UserQueries,
 };
 use crate::{Result, postgres::PgStore, sqlite::SqliteStore};
 
@@ -67,6 +68,7 @@ pub(crate) trait Backend:
     + AgentQueries
     + TaskQueries
     + GraphQueries
+    + TaskTemplateQueries
     + EventQueries
     + ExecutionQueries
     + Send
@@ -237,6 +239,11 @@ impl Store {
 
     /// Dependencies between tasks, and readiness for auto-run.
     pub fn graph(&self) -> &dyn GraphQueries {
+        self.backend.as_ref()
+    }
+
+    /// An org's task templates, and creating task trees.
+    pub fn task_templates(&self) -> &dyn TaskTemplateQueries {
         self.backend.as_ref()
     }
 

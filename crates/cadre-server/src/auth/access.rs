@@ -199,6 +199,15 @@ pub const ROUTES: &[(&str, &str, Access, Category)] = &[
         Api,
     ),
     ("GET", "/api/v1/orgs/{orgId}/events", Org(View), Api),
+    // The built-in list needs only a sign-in; `?orgId=` authorizes that org.
+    ("GET", "/api/v1/templates", Org(View), Api),
+    ("POST", "/api/v1/orgs/{orgId}/templates", Org(EditWork), Api),
+    (
+        "POST",
+        "/api/v1/templates/{templateId}/apply",
+        Org(EditWork),
+        Api,
+    ),
     ("GET", "/api/v1/orgs/{orgId}/approvals", Org(View), Api),
     ("POST", "/api/v1/approvals/{id}/approve", Org(Approve), Api),
     ("POST", "/api/v1/approvals/{id}/reject", Org(Approve), Api),

@@ -297,6 +297,13 @@ impl Caller {
         }
     }
 
+    /// Counts the request against the default plan's limit: for org routes
+    /// that, in some forms, act in no org (`GET /templates` without
+    /// `orgId`).
+    pub async fn limit_unscoped(&self) -> Result<(), ApiError> {
+        self.limit(self.state.limits().default_plan()).await
+    }
+
     async fn limit(&self, plan: Plan) -> Result<(), ApiError> {
         let (who, key_limit) = match &self.principal {
             Some(Principal::User { id, .. }) => (format!("user:{id}"), None),

@@ -15,6 +15,7 @@ mod orgs;
 mod projects;
 mod task_graph;
 mod task_io;
+mod task_templates;
 mod tasks;
 
 use axum::routing::get;
@@ -119,6 +120,9 @@ pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(task_graph::delete_dependency_handler))
         .routes(routes!(events::list_events_handler))
+        .routes(routes!(task_templates::list_templates_handler))
+        .routes(routes!(task_templates::create_template_handler))
+        .routes(routes!(task_templates::apply_template_handler))
         .routes(routes!(executions::list_approvals_handler))
         .routes(routes!(executions::approve_handler))
         .routes(routes!(executions::reject_handler))

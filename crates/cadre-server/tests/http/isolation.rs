@@ -307,6 +307,17 @@ fn foreign_requests(a: &World) -> Vec<(Method, String, Option<Value>)> {
             None,
         ),
         (Method::GET, format!("/api/v1/orgs/{org}/events"), None),
+        (Method::GET, format!("/api/v1/templates?orgId={org}"), None),
+        (
+            Method::POST,
+            format!("/api/v1/orgs/{org}/templates"),
+            Some(json!({"name": "planted", "tasks": [{"key": "a", "title": "A"}]})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/templates/weekly-report/apply".to_owned(),
+            Some(json!({"projectId": project})),
+        ),
     ]
 }
 
@@ -476,7 +487,40 @@ async fn ids_of_another_org_in_bodies_are_not_found() {
             json!({"agentId": a.agent}),
             "agentId",
         ),
+        (
+            "/api/v1/templates/weekly-report/apply".to_owned(),
+            json!({"projectId": inbox, "agents": {"omnidash-analytics": a.agent}}),
+            "agents.omnidash-analytics",
+        ),
     ];
+    let (status, _, template) = body(
+        app.authed(
+            Method::POST,
+            &format!("/api/v1/orgs/{}/templates", a.org),
+            &a_token,
+        )
+        .json(&json!({"name": "Secret playbook", "tasks": [{"key": "a", "title": "Secret step"}]}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{template}");
+    let template = template["data"]["id"].as_str().unwrap().to_owned();
+    let (status, _, resp) = body(
+        app.authed(
+            Method::POST,
+            &format!("/api/v1/templates/{template}/apply"),
+            &b_token,
+        )
+        .json(&json!({"projectId": inbox}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404, "{resp}");
+    assert!(!resp.to_string().contains("Secret"), "leaked: {resp}");
     for (path, json_body, field) in attempts {
         let (status, _, resp) = body(
             app.authed(Method::POST, &path, &b_token)

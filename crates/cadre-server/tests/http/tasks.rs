@@ -489,3 +489,123 @@ async fn a_deleted_task_keeps_its_executions_outputs_and_versions_readable() {
         .await;
     assert_eq!(tasks["pagination"]["totalItems"], 0);
 }
+
+#[tokio::test]
+async fn a_template_creates_a_task_tree_with_dependencies_and_agents() {
+    let c = Ctx::new().await;
+    let listed = c.ok(Method::GET, "/api/v1/templates", None).await;
+    let ids: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "product-launch",
+        "weekly-report",
+        "pr-review-pipeline",
+        "content-calendar",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    let analyst = c
+        .ok(
+            Method::POST,
+            &format!("/api/v1/orgs/{}/agents", c.org),
+            Some(json!({"templateId": "omnidash-analytics", "model": "gpt-4o-mini"})),
+        )
+        .await;
+    let analyst = analyst["data"]["id"].as_str().unwrap().to_owned();
+    let applied = c
+        .ok(
+            Method::POST,
+            "/api/v1/templates/weekly-report/apply",
+            Some(json!({"projectId": c.project})),
+        )
+        .await;
+    let tasks = applied["data"]["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 3);
+    assert_eq!(applied["data"]["dependencies"], 3);
+    assert_eq!(
+        applied["data"]["unassigned"],
+        json!(["companyos-anomaly-detection", "omnidash-content-creator"])
+    );
+    let by_title = |t: &str| {
+        tasks
+            .iter()
+            .find(|x| x["title"].as_str().unwrap().contains(t))
+            .unwrap()
+            .clone()
+    };
+    let collect = by_title("Collect");
+    assert_eq!(collect["assignee"]["id"], analyst.as_str());
+    assert!(by_title("Write")["assignee"].is_null());
+    let write = by_title("Write")["id"].as_str().unwrap().to_owned();
+    let graph = c
+        .ok(
+            Method::GET,
+            &format!("/api/v1/tasks/{write}/dependencies"),
+            None,
+        )
+        .await;
+    assert_eq!(graph["data"]["nodes"].as_array().unwrap().len(), 3);
+    assert_eq!(graph["data"]["edges"].as_array().unwrap().len(), 3);
+    assert_eq!(graph["data"]["blockedBy"].as_array().unwrap().len(), 2);
+
+    // An org's own template: checked like the built-in ones.
+    let path = format!("/api/v1/orgs/{}/templates", c.org);
+    let cyclic = json!({"name": "Loop", "tasks": [
+        {"key": "a", "title": "A", "dependsOn": ["b"]},
+        {"key": "b", "title": "B", "dependsOn": ["a"]}
+    ]});
+    let err = expect_error(
+        c.send(Method::POST, &path, Some(cyclic)).await,
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_eq!(err["error"]["field"], "tasks");
+    let own = c
+        .ok(
+            Method::POST,
+            &path,
+            Some(json!({"name": "Release", "tasks": [
+                {"key": "notes", "title": "Write release notes"},
+                {"key": "ship", "title": "Ship it", "dependsOn": ["notes"], "agentTemplate": "omnidash-analytics"}
+            ]})),
+        )
+        .await;
+    let own_id = own["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(own["data"]["source"], "org");
+    let listed = c
+        .ok(
+            Method::GET,
+            &format!("/api/v1/templates?orgId={}", c.org),
+            None,
+        )
+        .await;
+    assert!(
+        listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == own_id.as_str())
+    );
+    let applied = c
+        .ok(
+            Method::POST,
+            &format!("/api/v1/templates/{own_id}/apply"),
+            Some(json!({"projectId": c.project, "agents": {"omnidash-analytics": analyst}})),
+        )
+        .await;
+    assert_eq!(applied["data"]["dependencies"], 1);
+    assert_eq!(applied["data"]["unassigned"], json!([]));
+    let resp = c
+        .send(
+            Method::POST,
+            "/api/v1/templates/no-such-template/apply",
+            Some(json!({"projectId": c.project})),
+        )
+        .await;
+    expect_error(resp, 404, "NOT_FOUND").await;
+}

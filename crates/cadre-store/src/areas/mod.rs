@@ -16,6 +16,7 @@ pub mod projects;
 pub mod schedules;
 pub mod sessions;
 pub mod task_graph;
+pub mod task_templates;
 pub mod tasks;
 pub mod users;
 
