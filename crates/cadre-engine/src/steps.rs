@@ -419,9 +419,16 @@ impl Engine {
                 };
                 match self.store().tasks().task(ctx.tenant, id).await {
                     Ok(task) => {
-                        let outputs = self.store().tasks().task_outputs(ctx.tenant, id).await?;
+                        let store = self.store();
+                        let outputs = store.tasks().task_outputs(ctx.tenant, id).await?;
+                        let inputs = store.tasks().task_inputs(ctx.tenant, id).await?;
+                        let readiness = store.graph().readiness(ctx.tenant, id).await?;
+                        let upstream = store.graph().upstream(ctx.tenant, id).await?;
                         json!({ "id": task.id, "title": task.title, "description": task.description, "status": task.status,
-                                "outputs": outputs.iter().map(|o| json!({ "label": o.label, "type": o.kind, "content": o.content.0 })).collect::<Vec<_>>() })
+                                "inputs": inputs.iter().map(|i| json!({ "label": i.label, "type": i.kind, "content": i.content.0 })).collect::<Vec<_>>(),
+                                "outputs": outputs.iter().map(|o| json!({ "label": o.label, "type": o.kind, "content": o.content.0 })).collect::<Vec<_>>(),
+                                "dependsOn": upstream.iter().map(|d| d.depends_on).collect::<Vec<_>>(),
+                                "waitingOn": readiness.blocked_by })
                     }
                     Err(cadre_store::StoreError::NotFound) => json!({ "error": "no such task" }),
                     Err(e) => return Err(e.into()),
@@ -451,6 +458,11 @@ impl Engine {
                     },
                     None => None,
                 };
+                let project = self
+                    .store()
+                    .projects()
+                    .project(ctx.tenant, task.project_id)
+                    .await?;
                 let id = cadre_types::new_id();
                 step.commit.tasks.push(NewTask {
                     id,
@@ -458,7 +470,12 @@ impl Engine {
                     parent_id: Some(task.id),
                     title: title.clone(),
                     description: text("description").unwrap_or_default(),
-                    status: "draft".into(),
+                    status: project
+                        .workflow_states
+                        .0
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "draft".into()),
                     priority: args
                         .get("priority")
                         .and_then(Value::as_i64)

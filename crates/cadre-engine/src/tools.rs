@@ -67,7 +67,7 @@ static TOOLS: [Tool; 9] = [
     },
     Tool {
         name: "read_task",
-        description: "Read another task of this organization: its title, description, status and outputs.",
+        description: "Read a task of this organization: its title, description, status, inputs, outputs, the tasks it depends on and which of them are not done yet.",
         external: false,
         risk: "low",
         on_unknown: Unknown::Fail,

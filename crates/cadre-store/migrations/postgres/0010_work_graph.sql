@@ -11,7 +11,9 @@ ALTER TABLE tasks ADD COLUMN lock_expires_at TIMESTAMPTZ;
 ALTER TABLE tasks ADD COLUMN auto_run_execution_id UUID;
 -- The error of the task's last failed execution (cleared by a success).
 ALTER TABLE tasks ADD COLUMN last_error TEXT;
-CREATE INDEX tasks_project_status ON tasks (project_id, status, created_at);
+-- The orders a project's task list is read in (live tasks only).
+CREATE INDEX tasks_project_order ON tasks (project_id, priority DESC, created_at, id) WHERE deleted_at IS NULL;
+CREATE INDEX tasks_project_status ON tasks (project_id, status, priority DESC, created_at, id) WHERE deleted_at IS NULL;
 
 ALTER TABLE task_outputs ADD COLUMN deleted_at TIMESTAMPTZ;
 

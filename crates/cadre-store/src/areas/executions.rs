@@ -510,6 +510,14 @@ macro_rules! apply_step {
                 super::events::emit!($tx, $org, "task_created", "task", t.id, &agent,
                     serde_json::json!({ "taskId": t.id, "projectId": t.project_id, "parentId": t.parent_id, "title": t.title, "status": t.status }), $c.at)?;
             }
+            // A sub-task for an agent may auto-run; a delegated one already
+            // has its execution in this step.
+            let subtasks: Vec<Uuid> = $c.tasks.iter()
+                .filter(|t| t.assignee.as_ref().is_some_and(|a| a.0 == "agent"))
+                .filter(|t| !$c.executions.iter().any(|e| e.task_id == t.id))
+                .map(|t| t.id)
+                .collect();
+            super::tasks::queue_ready_check!($tx, $org, subtasks, $c.at)?;
             for e in &$c.executions {
                 bind_execution!(sqlx::query(INSERT_EXECUTION), $org, e)
                     .execute(&mut *$tx)

@@ -121,7 +121,7 @@ super::for_both_backends!(GraphQueries {
         let mut tx = self.begin_write().await?;
         // One graph change at a time per org, so two edges added at once
         // cannot close a cycle between them.
-        sqlx::query(Self::LOCK_ORG).bind(org).execute(&mut *tx).await?;
+        sqlx::query(Self::LOCK_GRAPH).bind(org).execute(&mut *tx).await?;
         let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE org_id = $1 AND id IN ($2, $3) AND deleted_at IS NULL")
             .bind(org)
             .bind(task)
@@ -208,12 +208,17 @@ super::for_both_backends!(GraphQueries {
     }
 
     async fn graph(&self, tenant: Tenant, task: Uuid) -> Result<Graph> {
+        // One snapshot for nodes and edges.
+        let mut tx = self.pool.begin().await?;
+        for setting in Self::GRAPH_SETTINGS {
+            sqlx::query(*setting).execute(&mut *tx).await?;
+        }
         let nodes = sqlx::query_as::<_, TaskRow>(concat!(
             around!(), "SELECT ", task_columns!(), " FROM tasks WHERE org_id = $1 AND id IN (SELECT id FROM around) AND deleted_at IS NULL
              ORDER BY created_at, id"))
             .bind(tenant.org_id())
             .bind(task)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
         if nodes.is_empty() {
             return Err(StoreError::NotFound);
@@ -224,8 +229,9 @@ super::for_both_backends!(GraphQueries {
              ORDER BY created_at, id"))
             .bind(tenant.org_id())
             .bind(task)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(Graph { nodes, edges })
     }
 

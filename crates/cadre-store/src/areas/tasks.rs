@@ -11,9 +11,9 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::Page;
 use super::events::Actor;
 use super::jobs::NewJob;
-use super::{Counted, Page};
 use crate::{Result, StoreError};
 
 /// The job that looks for tasks an auto-run project should start
@@ -615,51 +615,52 @@ super::for_both_backends!(TaskQueries {
     }
 
     async fn tasks(&self, tenant: Tenant, project_id: Uuid, f: &TaskFilter, page: Page) -> Result<(Vec<TaskRow>, u64)> {
-        let pattern = f.q.as_ref().map(|q| format!("%{}%", like_escape(&q.to_lowercase())));
-        let (assignee_type, assignee_id) = match &f.assignee {
-            Some((kind, id)) => (Some(kind.as_str()), *id),
-            None => (None, None),
+        // Only the filters given reach the SQL, so the indexes on
+        // (project, [status,] priority, created) serve the order and the
+        // page stops early; the total is a separate count.
+        let filtered = |select: &str| {
+            let mut q = sqlx::QueryBuilder::new(select);
+            q.push(" FROM tasks WHERE org_id = ").push_bind(tenant.org_id());
+            q.push(" AND project_id = ").push_bind(project_id);
+            q.push(" AND deleted_at IS NULL");
+            if let Some(status) = &f.status {
+                q.push(" AND status = ").push_bind(status.clone());
+            }
+            match &f.assignee {
+                Some((kind, _)) if kind == "none" => {
+                    q.push(" AND assignee_type IS NULL");
+                }
+                Some((kind, id)) => {
+                    q.push(" AND assignee_type = ").push_bind(kind.clone());
+                    q.push(" AND assignee_id = ").push_bind(*id);
+                }
+                None => {}
+            }
+            match f.parent_id {
+                Some(Some(parent)) => {
+                    q.push(" AND parent_id = ").push_bind(parent);
+                }
+                Some(None) => {
+                    q.push(" AND parent_id IS NULL");
+                }
+                None => {}
+            }
+            if let Some(text) = &f.q {
+                let pattern = format!("%{}%", like_escape(&text.to_lowercase()));
+                q.push(" AND (LOWER(title) LIKE ").push_bind(pattern.clone());
+                q.push(" ESCAPE '\\' OR LOWER(description) LIKE ").push_bind(pattern);
+                q.push(" ESCAPE '\\')");
+            }
+            q
         };
-        let (by_parent, parent) = match f.parent_id {
-            Some(p) => (true, p),
-            None => (false, None),
-        };
-        let rows = sqlx::query_as::<_, Counted<TaskRow>>(concat!(
-            "SELECT ", task_columns!(), ", COUNT(*) OVER () AS total FROM tasks
-             WHERE org_id = $1 AND project_id = $2 AND deleted_at IS NULL
-               AND ($3 IS NULL OR status = $3)
-               AND ($4 IS NULL OR ($4 = 'none' AND assignee_type IS NULL) OR (assignee_type = $4 AND assignee_id = $5))
-               AND (NOT $6 OR ($7 IS NULL AND parent_id IS NULL) OR parent_id = $7)
-               AND ($8 IS NULL OR LOWER(title) LIKE $8 ESCAPE '\\' OR LOWER(description) LIKE $8 ESCAPE '\\')
-             ORDER BY priority DESC, created_at, id LIMIT $9 OFFSET $10"))
-        .bind(tenant.org_id())
-        .bind(project_id)
-        .bind(f.status.as_deref())
-        .bind(assignee_type)
-        .bind(assignee_id)
-        .bind(by_parent)
-        .bind(parent)
-        .bind(pattern.as_deref())
-        .bind(i64::from(page.page_size))
-        .bind(page.offset())
-        .fetch_all(&self.pool)
-        .await?;
-        super::paged(rows, || sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tasks
-             WHERE org_id = $1 AND project_id = $2 AND deleted_at IS NULL
-               AND ($3 IS NULL OR status = $3)
-               AND ($4 IS NULL OR ($4 = 'none' AND assignee_type IS NULL) OR (assignee_type = $4 AND assignee_id = $5))
-               AND (NOT $6 OR ($7 IS NULL AND parent_id IS NULL) OR parent_id = $7)
-               AND ($8 IS NULL OR LOWER(title) LIKE $8 ESCAPE '\\' OR LOWER(description) LIKE $8 ESCAPE '\\')")
-            .bind(tenant.org_id())
-            .bind(project_id)
-            .bind(f.status.as_deref())
-            .bind(assignee_type)
-            .bind(assignee_id)
-            .bind(by_parent)
-            .bind(parent)
-            .bind(pattern.as_deref())
-            .fetch_one(&self.pool)).await
+        let mut rows = filtered(concat!("SELECT ", task_columns!()));
+        rows.push(" ORDER BY priority DESC, created_at, id LIMIT ")
+            .push_bind(i64::from(page.page_size))
+            .push(" OFFSET ")
+            .push_bind(page.offset());
+        let rows = rows.build_query_as::<TaskRow>().fetch_all(&self.pool).await?;
+        let total: i64 = filtered("SELECT COUNT(*)").build_query_scalar().fetch_one(&self.pool).await?;
+        Ok((rows, u64::try_from(total).unwrap_or(0)))
     }
 
     async fn children(&self, tenant: Tenant, id: Uuid) -> Result<Vec<TaskRow>> {

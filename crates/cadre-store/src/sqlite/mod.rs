@@ -3,15 +3,49 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
 use crate::{ConnectOptions, Result, StoreError};
 
 pub(crate) struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    /// Write transactions of this process take turns here before asking
+    /// SQLite for its one write lock: waiting in line is cheaper than
+    /// SQLite's busy handler, which sleeps in growing steps (up to 100 ms)
+    /// between retries.
+    write_turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction holding this process's write turn until it ends.
+/// Derefs to the connection, like `sqlx::Transaction`.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
 }
 
 impl SqliteStore {
@@ -20,12 +54,14 @@ impl SqliteStore {
     /// Write transactions take the write lock up front: a deferred
     /// transaction that reads, then writes, fails at once with SQLITE_BUSY
     /// when another writer got in between, instead of waiting its turn.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
+        let turn = self.write_turn.clone().lock_owned().await;
+        Ok(WriteTx {
+            tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            _turn: turn,
+        })
     }
 
-    /// Serializes changes to one organization's members. The IMMEDIATE
-    /// transaction already holds the only write lock, so this only reads.
     /// Reads a live task for a write (the IMMEDIATE transaction already excludes other writers).
     pub(crate) const LOCK_TASK: &'static str = concat!(
         "SELECT ",
@@ -33,7 +69,16 @@ impl SqliteStore {
         " FROM tasks WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL"
     );
 
+    /// Serializes changes within one organization (its members, its task
+    /// dependency graph). The IMMEDIATE
+    /// transaction already holds the only write lock, so this only reads.
     pub(crate) const LOCK_ORG: &'static str = "SELECT id FROM orgs WHERE id = $1";
+
+    /// Serializes changes to one org's dependency graph (see `LOCK_ORG`).
+    pub(crate) const LOCK_GRAPH: &'static str = "SELECT $1";
+
+    /// SQLite plans the recursive graph queries well as they are.
+    pub(crate) const GRAPH_SETTINGS: &'static [&'static str] = &[];
 
     /// Claims the next ready jobs of a queue fairly, as the PostgreSQL
     /// claim does (lanes per org, ranked after what each lane already runs,
@@ -104,7 +149,10 @@ impl SqliteStore {
             .await
             .map_err(StoreError::Unavailable)?;
         tracing::debug!(path = %path.display(), "opened SQLite database");
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            write_turn: Arc::default(),
+        })
     }
 }
 
