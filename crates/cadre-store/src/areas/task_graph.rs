@@ -122,6 +122,9 @@ super::for_both_backends!(GraphQueries {
         // One graph change at a time per org, so two edges added at once
         // cannot close a cycle between them.
         sqlx::query(Self::LOCK_GRAPH).bind(org).execute(&mut *tx).await?;
+        for setting in Self::GRAPH_SETTINGS {
+            sqlx::query(*setting).execute(&mut *tx).await?;
+        }
         let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE org_id = $1 AND id IN ($2, $3) AND deleted_at IS NULL")
             .bind(org)
             .bind(task)

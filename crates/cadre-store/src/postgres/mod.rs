@@ -35,13 +35,12 @@ impl PgStore {
     pub(crate) const LOCK_GRAPH: &'static str =
         "SELECT pg_advisory_xact_lock(hashtextextended('graph:' || $1::text, 0))";
 
-    /// Run before the recursive graph queries: the planner guesses a
-    /// recursive CTE's working table small and scans every edge on each
-    /// step; nested loops over the edge indexes are several times faster.
-    pub(crate) const GRAPH_SETTINGS: &'static [&'static str] = &[
-        "SET LOCAL enable_hashjoin = off",
-        "SET LOCAL enable_mergejoin = off",
-    ];
+    /// Run before the recursive graph queries: with statistics that lag a
+    /// growing edge table (before autovacuum analyzes it) the planner scans
+    /// every edge on each step of the walk — 680 ms instead of 4 ms around a
+    /// task of a 1,000-node DAG, 55 ms instead of under 1 ms for a cycle
+    /// check. The walks always have an index to use.
+    pub(crate) const GRAPH_SETTINGS: &'static [&'static str] = &["SET LOCAL enable_seqscan = off"];
 
     /// Claims the next ready jobs of a queue fairly: lanes (one per org,
     /// system jobs in the nil lane) are found with a loose index scan, each
