@@ -240,17 +240,21 @@ super::for_both_backends!(GraphQueries {
 
     async fn readiness(&self, tenant: Tenant, task: Uuid) -> Result<Readiness> {
         let org = tenant.org_id();
+        let mut tx = self.pool.begin().await?;
+        for setting in Self::GRAPH_SETTINGS {
+            sqlx::query(*setting).execute(&mut *tx).await?;
+        }
         let row = sqlx::query_as::<_, TaskRow>(concat!(
             "SELECT ", task_columns!(), " FROM tasks WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL"))
             .bind(org)
             .bind(task)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
         let (states, auto_run): (Json<Vec<String>>, bool) = sqlx::query_as(
             "SELECT workflow_states, auto_run FROM projects WHERE org_id = $1 AND id = $2")
             .bind(org)
             .bind(row.project_id)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
         let upstream: Vec<(Uuid, String, Json<Vec<String>>)> = sqlx::query_as(
             "SELECT t.id, t.status, p.workflow_states FROM task_dependencies d
@@ -258,8 +262,9 @@ super::for_both_backends!(GraphQueries {
              WHERE d.org_id = $1 AND d.task_id = $2 AND t.deleted_at IS NULL ORDER BY t.id")
             .bind(org)
             .bind(task)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
+        tx.commit().await?;
         let blocked_by = upstream
             .into_iter()
             .filter(|(_, status, states)| !is_final(status, &states.0))
