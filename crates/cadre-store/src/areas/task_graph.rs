@@ -257,9 +257,12 @@ super::for_both_backends!(GraphQueries {
             .fetch_one(&mut *tx)
             .await?;
         let upstream: Vec<(Uuid, String, Json<Vec<String>>)> = sqlx::query_as(
-            "SELECT t.id, t.status, p.workflow_states FROM task_dependencies d
-             JOIN tasks t ON t.id = d.depends_on JOIN projects p ON p.id = t.project_id
-             WHERE d.org_id = $1 AND d.task_id = $2 AND t.deleted_at IS NULL ORDER BY t.id")
+            // From the task's edges out: a plan that starts from the live
+            // tasks reads them all.
+            "WITH up AS MATERIALIZED (SELECT depends_on FROM task_dependencies WHERE org_id = $1 AND task_id = $2)
+             SELECT t.id, t.status, p.workflow_states FROM up
+             JOIN tasks t ON t.id = up.depends_on JOIN projects p ON p.id = t.project_id
+             WHERE t.deleted_at IS NULL ORDER BY t.id")
             .bind(org)
             .bind(task)
             .fetch_all(&mut *tx)

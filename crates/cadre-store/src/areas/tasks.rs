@@ -475,8 +475,8 @@ macro_rules! guard_task {
 macro_rules! downstream_ids {
     ($tx:ident, $org:expr, $task:expr) => {
         sqlx::query_scalar::<_, Uuid>(
-            "SELECT d.task_id FROM task_dependencies d JOIN tasks t ON t.id = d.task_id
-             WHERE d.org_id = $1 AND d.depends_on = $2 AND t.deleted_at IS NULL ORDER BY d.task_id",
+            "WITH down AS MATERIALIZED (SELECT task_id FROM task_dependencies WHERE org_id = $1 AND depends_on = $2)
+             SELECT t.id FROM down JOIN tasks t ON t.id = down.task_id WHERE t.deleted_at IS NULL ORDER BY t.id",
         )
         .bind($org)
         .bind($task)
