@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::events::Actor;
 use super::executions::NewExecution;
 use super::jobs::NewJob;
-use super::tasks::{TaskRow, is_final, task_columns};
+use super::tasks::{TaskRow, is_final, task_columns, task_columns_of_t};
 use crate::{Result, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -216,9 +216,11 @@ super::for_both_backends!(GraphQueries {
         for setting in Self::GRAPH_SETTINGS {
             sqlx::query(*setting).execute(&mut *tx).await?;
         }
-        let nodes = sqlx::query_as::<_, TaskRow>(concat!(
-            around!(), "SELECT ", task_columns!(), " FROM tasks WHERE org_id = $1 AND id IN (SELECT id FROM around) AND deleted_at IS NULL
-             ORDER BY created_at, id"))
+        // Joined from the walk's result and sorted here: asked for tasks
+        // `IN` it, in order, the planner may read every task in order.
+        let mut nodes = sqlx::query_as::<_, TaskRow>(concat!(
+            around!(), "SELECT ", task_columns_of_t!(), " FROM around a JOIN tasks t ON t.id = a.id
+             WHERE t.org_id = $1 AND t.deleted_at IS NULL"))
             .bind(tenant.org_id())
             .bind(task)
             .fetch_all(&mut *tx)
@@ -226,15 +228,17 @@ super::for_both_backends!(GraphQueries {
         if nodes.is_empty() {
             return Err(StoreError::NotFound);
         }
-        let edges = sqlx::query_as::<_, DependencyRow>(concat!(
-            around!(), "SELECT ", dependency_columns!(), " FROM task_dependencies
-             WHERE org_id = $1 AND task_id IN (SELECT id FROM around) AND depends_on IN (SELECT id FROM around)
-             ORDER BY created_at, id"))
+        nodes.sort_by_key(|t| (t.created_at, t.id));
+        let mut edges = sqlx::query_as::<_, DependencyRow>(concat!(
+            around!(), "SELECT d.id, d.task_id, d.depends_on, d.created_at FROM around a
+             JOIN task_dependencies d ON d.task_id = a.id
+             WHERE d.org_id = $1 AND d.depends_on IN (SELECT id FROM around)"))
             .bind(tenant.org_id())
             .bind(task)
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
+        edges.sort_by_key(|e| (e.created_at, e.id));
         Ok(Graph { nodes, edges })
     }
 

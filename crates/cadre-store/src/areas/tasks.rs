@@ -305,6 +305,14 @@ macro_rules! task_columns {
 }
 pub(crate) use task_columns;
 
+/// [`task_columns`] qualified with the alias `t`.
+macro_rules! task_columns_of_t {
+    () => {
+        "t.id, t.org_id, t.project_id, t.parent_id, t.title, t.description, t.status, t.priority, t.assignee_type, t.assignee_id, t.author_type, t.author_id, t.supervisor_id, t.due_at, t.position, t.lock_holder_type, t.lock_holder_id, t.lock_expires_at, t.auto_run_execution_id, t.last_error, t.version, t.created_at, t.updated_at"
+    };
+}
+pub(crate) use task_columns_of_t;
+
 macro_rules! input_columns {
     () => {
         "id, task_id, kind, label, position, content, created_at"
