@@ -122,6 +122,17 @@ impl Running {
     }
 }
 
+/// A server a test did not stop (it failed, or had no reason to) must not
+/// outlive it: `std::process::Child` does not kill on drop.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// The first log line matching `pred` and the lines before it, failing
 /// after 30 s with what was seen.
 pub fn wait_for(
