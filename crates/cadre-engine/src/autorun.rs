@@ -46,9 +46,11 @@ pub async fn run_ready(store: &Store, ctx: JobContext) -> Result<(), JobError> {
                 .map_err(retry)?,
         );
     }
+    let mut started = false;
     for task in tasks {
         match start_if_ready(store, tenant, task).await {
             Ok(Some(execution)) => {
+                started = true;
                 tracing::info!(%task, %execution, "auto-run: task is ready, execution queued");
             }
             Ok(None) => {}
@@ -57,7 +59,9 @@ pub async fn run_ready(store: &Store, ctx: JobContext) -> Result<(), JobError> {
             Err(e) => return Err(retry(e)),
         }
     }
-    store.jobs_added(crate::QUEUE).await;
+    if started {
+        store.jobs_added(crate::QUEUE).await;
+    }
     Ok(())
 }
 

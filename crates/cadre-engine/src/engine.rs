@@ -27,7 +27,7 @@ use crate::trace::Chain;
 /// The job kind that advances an execution.
 pub const ADVANCE: &str = "execution.advance.v1";
 /// The queue executions run on.
-pub const QUEUE: &str = "default";
+pub const QUEUE: &str = cadre_store::DEFAULT_QUEUE;
 
 /// Statuses of an execution that waits for something outside the engine.
 const PARKED: [&str; 3] = ["waiting_approval", "waiting_input", "paused"];

@@ -423,11 +423,10 @@ impl Engine {
                         let outputs = store.tasks().task_outputs(ctx.tenant, id).await?;
                         let inputs = store.tasks().task_inputs(ctx.tenant, id).await?;
                         let readiness = store.graph().readiness(ctx.tenant, id).await?;
-                        let upstream = store.graph().upstream(ctx.tenant, id).await?;
                         json!({ "id": task.id, "title": task.title, "description": task.description, "status": task.status,
                                 "inputs": inputs.iter().map(|i| json!({ "label": i.label, "type": i.kind, "content": i.content.0 })).collect::<Vec<_>>(),
                                 "outputs": outputs.iter().map(|o| json!({ "label": o.label, "type": o.kind, "content": o.content.0 })).collect::<Vec<_>>(),
-                                "dependsOn": upstream.iter().map(|d| d.depends_on).collect::<Vec<_>>(),
+                                "dependsOn": readiness.depends_on,
                                 "waitingOn": readiness.blocked_by })
                     }
                     Err(cadre_store::StoreError::NotFound) => json!({ "error": "no such task" }),

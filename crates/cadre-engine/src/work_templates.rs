@@ -14,7 +14,7 @@ use crate::spec::Invalid;
 pub const MAX_TASKS: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkTemplate {
     #[serde(default)]
     pub id: String,
@@ -84,6 +84,12 @@ impl WorkTemplate {
     pub fn check(&self) -> Result<(), Invalid> {
         if !(1..=200).contains(&self.name.trim().chars().count()) {
             return Err(invalid("name".into(), "name must be 1 to 200 characters"));
+        }
+        if self.category.chars().count() > 100 {
+            return Err(invalid(
+                "category".into(),
+                "category is at most 100 characters",
+            ));
         }
         if self.description.chars().count() > 2000 {
             return Err(invalid(

@@ -157,6 +157,18 @@ impl ApiError {
         Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
+    /// Maps a store error about a resource the request names in `field`:
+    /// not found (or another org's) is a 404 naming that field.
+    pub fn at_field<'a>(
+        what: &'a str,
+        field: impl Into<String> + 'a,
+    ) -> impl FnOnce(cadre_store::StoreError) -> Self + 'a {
+        move |e| match e {
+            cadre_store::StoreError::NotFound => Self::not_found(what).with_field(field),
+            other => other.into(),
+        }
+    }
+
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(ErrorCode::ValidationError, message).with_field(field)
     }

@@ -28,7 +28,7 @@ pub use areas::executions::{
 };
 pub use areas::health::{HealthQueries, SchemaVersion};
 pub use areas::instances::{InstanceIn, InstanceQueries, InstanceRow};
-pub use areas::jobs::{JobQueries, JobRow, JobState, Lease, NewJob};
+pub use areas::jobs::{DEFAULT_QUEUE, JobQueries, JobRow, JobState, Lease, NewJob};
 pub use areas::models::{ModelQueries, OrgModelRow};
 pub use areas::org_keys::{OrgKeyQueries, OrgKeyRow};
 pub use areas::orgs::{
@@ -41,8 +41,8 @@ pub use areas::sessions::{NewRefreshToken, RefreshUse, SessionQueries};
 pub use areas::task_graph::{DependencyRow, Graph, GraphQueries, Readiness};
 pub use areas::task_templates::{TaskTemplateQueries, TaskTemplateRow};
 pub use areas::tasks::{
-    InputRow, NewInput, NewOutput, NewTask, OutputRow, READY_JOB, READY_QUEUE, TaskFilter,
-    TaskPatch, TaskQueries, TaskRow, TaskVersionRow, TaskWrite, is_final, ready_job,
+    InputRow, NewInput, NewOutput, NewTask, OutputRow, READY_JOB, TaskFilter, TaskPatch,
+    TaskQueries, TaskRow, TaskVersionRow, TaskWrite, is_final, ready_job,
 };
 pub use areas::users::{NewUser, UserPatch, UserQueries, UserRow};
 pub use error::{Result, StoreError};

@@ -94,7 +94,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
-            queues: vec![("default".to_owned(), 4)],
+            queues: vec![(cadre_store::DEFAULT_QUEUE.to_owned(), 4)],
             lease: Duration::from_secs(30),
             per_org: None,
             heartbeat: Duration::from_secs(10),

@@ -163,6 +163,17 @@ fn blank() -> AgentSpec {
     }
 }
 
+/// A disabled agent does not run (409).
+pub(crate) fn runnable(agent: &AgentRow) -> ApiResult<()> {
+    if agent.status == "disabled" {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the agent is disabled; enable it (PATCH status idle) to run it",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn by(caller: &Caller) -> Option<Uuid> {
     caller.principal().map(|p| p.actor().1)
 }
@@ -390,12 +401,7 @@ pub(crate) async fn execute_agent_handler(
 ) -> ApiResult<ApiResponse<ExecutionOut>> {
     let tenant = agent_tenant(&state, &caller, id).await?;
     let agent = state.store().agents().agent(tenant, id).await?;
-    if agent.status == "disabled" {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "the agent is disabled; enable it (PATCH status idle) to run it",
-        ));
-    }
+    runnable(&agent)?;
     let task_id = match (body.task, body.task_id) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(ApiError::validation("task", "give either task or taskId"));
@@ -406,12 +412,7 @@ pub(crate) async fn execute_agent_handler(
                 .tasks()
                 .task(tenant, task_id)
                 .await
-                .map_err(|e| match e {
-                    cadre_store::StoreError::NotFound => {
-                        ApiError::not_found("task").with_field("taskId")
-                    }
-                    other => other.into(),
-                })?
+                .map_err(ApiError::at_field("task", "taskId"))?
                 .id
         }
         (Some(t), None) => {
@@ -463,12 +464,7 @@ pub(crate) async fn execute_agent_handler(
                 .tasks()
                 .create_task(tenant, &task, &[], &super::tasks::actor(&caller))
                 .await
-                .map_err(|e| match e {
-                    cadre_store::StoreError::NotFound => {
-                        ApiError::not_found("project").with_field("task.projectId")
-                    }
-                    other => other.into(),
-                })?
+                .map_err(ApiError::at_field("project", "task.projectId"))?
                 .id
         }
     };

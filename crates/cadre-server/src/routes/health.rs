@@ -132,7 +132,7 @@ pub(crate) async fn health_detailed_handler(
         status: if failed.is_empty() { "up" } else { "degraded" },
         failed,
     };
-    let queue = match store.jobs().queue_depth("default").await {
+    let queue = match store.jobs().queue_depth(cadre_store::DEFAULT_QUEUE).await {
         Ok((depth, oldest)) => QueueCheck {
             depth,
             oldest_age_seconds: oldest

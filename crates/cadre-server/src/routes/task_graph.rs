@@ -1,6 +1,9 @@
 //! Dependencies between tasks: add (refused with 409 `CYCLE` and the path
 //! when the edge would close a cycle), remove, and the graph around a task.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use axum::extract::State;
 use axum::response::Response;
 use cadre_store::DependencyRow;
@@ -122,7 +125,7 @@ pub(crate) async fn delete_dependency_handler(
             cadre_types::time::now(),
         )
         .await?;
-    state.store().jobs_added(cadre_store::READY_QUEUE).await;
+    state.store().jobs_added(cadre_store::DEFAULT_QUEUE).await;
     Ok(no_content())
 }
 
@@ -152,36 +155,45 @@ pub(crate) async fn graph_handler(
 ) -> ApiResult<ApiResponse<GraphOut>> {
     let tenant = task_tenant(&state, &caller, task_id).await?;
     let graph = state.store().graph().graph(tenant, task_id).await?;
-    let readiness = state.store().graph().readiness(tenant, task_id).await?;
     // Each node's project decides what "done" means for it.
-    let mut finals = std::collections::HashMap::new();
+    let mut states: HashMap<Uuid, Vec<String>> = HashMap::new();
+    let mut done: HashMap<Uuid, bool> = HashMap::with_capacity(graph.nodes.len());
     let mut nodes = Vec::with_capacity(graph.nodes.len());
     for t in graph.nodes {
-        if let std::collections::hash_map::Entry::Vacant(slot) = finals.entry(t.project_id) {
-            let project = state.store().projects().project(tenant, t.project_id).await;
-            slot.insert(
-                project
-                    .ok()
-                    .and_then(|p| p.workflow_states.0.last().cloned()),
-            );
+        if let Entry::Vacant(slot) = states.entry(t.project_id) {
+            let project = match state.store().projects().project(tenant, t.project_id).await {
+                Ok(p) => p.workflow_states.0,
+                // A deleted project's tasks are never done.
+                Err(cadre_store::StoreError::NotFound) => Vec::new(),
+                Err(e) => return Err(e.into()),
+            };
+            slot.insert(project);
         }
-        let done = finals
+        let is_done = states
             .get(&t.project_id)
-            .and_then(Option::as_deref)
-            .is_some_and(|last| last == t.status);
+            .is_some_and(|s| cadre_store::is_final(&t.status, s));
+        done.insert(t.id, is_done);
         nodes.push(json!({
             "id": t.id,
             "title": t.title,
             "status": t.status,
             "projectId": t.project_id,
             "assignee": t.assignee_type.zip(t.assignee_id).map(|(kind, id)| json!({ "type": kind, "id": id })),
-            "done": done,
+            "done": is_done,
         }));
     }
+    // Readiness from the graph itself: the task's own edges to undone tasks.
+    let mut blocked_by: Vec<Uuid> = graph
+        .edges
+        .iter()
+        .filter(|e| e.task_id == task_id && !done.get(&e.depends_on).copied().unwrap_or(false))
+        .map(|e| e.depends_on)
+        .collect();
+    blocked_by.sort_unstable();
     Ok(ApiResponse::ok(GraphOut {
         task_id,
-        ready: readiness.blocked_by.is_empty(),
-        blocked_by: readiness.blocked_by,
+        ready: blocked_by.is_empty(),
+        blocked_by,
         nodes,
         edges: graph.edges.into_iter().map(Into::into).collect(),
     }))

@@ -140,13 +140,12 @@ pub(crate) async fn valid_input(
         "file" => json!({ "fileId": i.file_id.ok_or_else(|| missing("fileId"))? }),
         "task_output" => {
             let task = i.task_id.ok_or_else(|| missing("taskId"))?;
-            match state.store().tasks().task(tenant, task).await {
-                Ok(_) => {}
-                Err(cadre_store::StoreError::NotFound) => {
-                    return Err(ApiError::not_found("task").with_field(name("taskId")));
-                }
-                Err(e) => return Err(e.into()),
-            }
+            state
+                .store()
+                .tasks()
+                .task(tenant, task)
+                .await
+                .map_err(ApiError::at_field("task", name("taskId")))?;
             if let Some(v) = i.version {
                 match state.store().tasks().task_version(tenant, task, v).await {
                     Ok(_) => {}
@@ -168,17 +167,11 @@ pub(crate) async fn valid_input(
             ));
         }
     };
-    let label = i.label.unwrap_or_else(|| i.kind.clone());
-    if !(1..=200).contains(&label.trim().chars().count()) {
-        return Err(ApiError::validation(
-            name("label"),
-            "label must be 1 to 200 characters",
-        ));
-    }
+    let label = valid_label(i.label.as_deref().unwrap_or(&i.kind), name("label"))?;
     Ok(NewInput {
         id: cadre_types::new_id(),
         kind: i.kind,
-        label: label.trim().to_owned(),
+        label,
         position: i.position,
         content,
         at,
@@ -240,7 +233,8 @@ pub(crate) struct OutputIn {
     expected_version: Option<i64>,
 }
 
-fn valid_output(o: &OutputIn) -> ApiResult<()> {
+/// Checks an output; the trimmed label.
+fn valid_output(o: &OutputIn) -> ApiResult<String> {
     let ok = match o.kind.as_str() {
         "text" => o
             .content
@@ -270,13 +264,20 @@ fn valid_output(o: &OutputIn) -> ApiResult<()> {
             "content must be a string (at most 100000 characters) for text, an http(s) URL for url, {\"fileId\"} for file, JSON for structured",
         ));
     }
-    if !(1..=200).contains(&o.label.trim().chars().count()) {
-        return Err(ApiError::validation(
-            "label",
+    valid_label(&o.label, "label".into())
+}
+
+/// A label of 1 to 200 characters, trimmed.
+fn valid_label(label: &str, field: String) -> ApiResult<String> {
+    let label = label.trim();
+    if (1..=200).contains(&label.chars().count()) {
+        Ok(label.to_owned())
+    } else {
+        Err(ApiError::validation(
+            field,
             "label must be 1 to 200 characters",
-        ));
+        ))
     }
-    Ok(())
 }
 
 /// Add an output to a task by hand (agents add theirs with `add_output`).
@@ -290,13 +291,13 @@ pub(crate) async fn add_output_handler(
     ApiJson(body): ApiJson<OutputIn>,
 ) -> ApiResult<ApiResponse<OutputOut>> {
     let tenant = task_tenant(&state, &caller, task_id).await?;
-    valid_output(&body)?;
+    let label = valid_output(&body)?;
     let write = write(&caller, &headers, body.expected_version)?;
     let output = NewOutput {
         id: cadre_types::new_id(),
         task_id,
         kind: body.kind,
-        label: body.label.trim().to_owned(),
+        label,
         content: body.content,
         execution_id: None,
         at: write.at,

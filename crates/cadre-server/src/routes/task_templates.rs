@@ -231,7 +231,7 @@ pub(crate) async fn apply_template_handler(
         .create_tree(tenant, &tasks, &edges, &actor(&caller))
         .await?;
     if project.auto_run {
-        state.store().jobs_added(cadre_store::READY_QUEUE).await;
+        state.store().jobs_added(cadre_store::DEFAULT_QUEUE).await;
     }
     Ok(ApiResponse::created(ApplyOut {
         tasks: rows.into_iter().map(Into::into).collect(),
@@ -270,15 +270,13 @@ async fn assignees(
 ) -> ApiResult<(HashMap<String, Uuid>, Vec<String>)> {
     let mut agents = HashMap::new();
     for (slot, id) in given {
-        match state.store().agents().agent(tenant, *id).await {
-            Ok(_) => {
-                agents.insert(slot.clone(), *id);
-            }
-            Err(cadre_store::StoreError::NotFound) => {
-                return Err(ApiError::not_found("agent").with_field(format!("agents.{slot}")));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        state
+            .store()
+            .agents()
+            .agent(tenant, *id)
+            .await
+            .map_err(ApiError::at_field("agent", format!("agents.{slot}")))?;
+        agents.insert(slot.clone(), *id);
     }
     let wanted: Vec<&str> = template
         .agent_templates()

@@ -16,12 +16,12 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::agents::by;
+use super::agents::{by, runnable};
 use super::executions::{ExecutionOut, Origin, start_execution};
 use super::task_io::{InputIn, InputOut, OutputOut, valid_input};
 use crate::auth::Caller;
 use crate::envelope::{ApiList, no_content};
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery, PageQuery};
 use crate::{ApiJson, ApiResponse, AppState};
 
@@ -305,13 +305,15 @@ async fn valid_assignee(
     a: AssigneeIn,
 ) -> ApiResult<(String, Uuid)> {
     match a.kind.as_str() {
-        "agent" => match state.store().agents().agent(tenant, a.id).await {
-            Ok(_) => Ok(("agent".into(), a.id)),
-            Err(cadre_store::StoreError::NotFound) => {
-                Err(ApiError::not_found("agent").with_field("assignee.id"))
-            }
-            Err(e) => Err(e.into()),
-        },
+        "agent" => {
+            state
+                .store()
+                .agents()
+                .agent(tenant, a.id)
+                .await
+                .map_err(ApiError::at_field("agent", "assignee.id"))?;
+            Ok(("agent".into(), a.id))
+        }
         "user" => {
             valid_member(state, tenant, a.id, "assignee.id").await?;
             Ok(("user".into(), a.id))
@@ -332,15 +334,6 @@ async fn valid_member(state: &AppState, tenant: Tenant, user: Uuid, field: &str)
     {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found("member").with_field(field)),
-    }
-}
-
-/// A store error on a field that names another resource: its 404 names
-/// the field.
-fn on_field(field: &'static str) -> impl Fn(cadre_store::StoreError) -> ApiError {
-    move |e| match e {
-        cadre_store::StoreError::NotFound => ApiError::not_found("resource").with_field(field),
-        other => other.into(),
     }
 }
 
@@ -481,9 +474,9 @@ pub(crate) async fn create_task_handler(
         .tasks()
         .create_task(tenant, &task, &inputs, &actor)
         .await
-        .map_err(on_field("parentId"))?;
+        .map_err(ApiError::at_field("task", "parentId"))?;
     if row.assignee_type.as_deref() == Some("agent") && project.auto_run {
-        state.store().jobs_added(cadre_store::READY_QUEUE).await;
+        state.store().jobs_added(cadre_store::DEFAULT_QUEUE).await;
     }
     let inputs = state.store().tasks().task_inputs(tenant, row.id).await?;
     Ok(ApiResponse::created(TaskOut::with_io(
@@ -521,10 +514,10 @@ pub(crate) async fn update_task_handler(
     ApiJson(body): ApiJson<TaskPatchIn>,
 ) -> ApiResult<ApiResponse<TaskOut>> {
     let tenant = task_tenant(&state, &caller, id).await?;
-    let current = state.store().tasks().task(tenant, id).await?;
     let write = write(&caller, &headers, body.version)?;
     let status = match body.status {
         Some(s) => {
+            let current = state.store().tasks().task(tenant, id).await?;
             let project = state
                 .store()
                 .projects()
@@ -567,7 +560,7 @@ pub(crate) async fn update_task_handler(
             }
             other => other.into(),
         })?;
-    state.store().jobs_added(cadre_store::READY_QUEUE).await;
+    state.store().jobs_added(cadre_store::DEFAULT_QUEUE).await;
     Ok(ApiResponse::ok(row.into()))
 }
 
@@ -588,7 +581,7 @@ pub(crate) async fn delete_task_handler(
         .tasks()
         .delete_task(tenant, id, &write)
         .await?;
-    state.store().jobs_added(cadre_store::READY_QUEUE).await;
+    state.store().jobs_added(cadre_store::DEFAULT_QUEUE).await;
     Ok(no_content())
 }
 
@@ -680,7 +673,7 @@ pub(crate) async fn rollback_handler(
     let write = write(&caller, &headers, None)?;
     let tasks = state.store().tasks();
     let row = tasks.rollback_task(tenant, id, version, &write).await?;
-    state.store().jobs_added(cadre_store::READY_QUEUE).await;
+    state.store().jobs_added(cadre_store::DEFAULT_QUEUE).await;
     let inputs = tasks.task_inputs(tenant, id).await?;
     let outputs = tasks.task_outputs(tenant, id).await?;
     Ok(ApiResponse::ok(TaskOut::with_io(row, inputs, outputs)))
@@ -784,19 +777,13 @@ pub(crate) async fn execute_task_handler(
             "the task has no agent assignee; give agentId",
         ));
     };
-    let agent = match state.store().agents().agent(tenant, agent_id).await {
-        Ok(agent) => agent,
-        Err(cadre_store::StoreError::NotFound) => {
-            return Err(ApiError::not_found("agent").with_field("agentId"));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if agent.status == "disabled" {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "the agent is disabled; enable it (PATCH status idle) to run it",
-        ));
-    }
+    let agent = state
+        .store()
+        .agents()
+        .agent(tenant, agent_id)
+        .await
+        .map_err(ApiError::at_field("agent", "agentId"))?;
+    runnable(&agent)?;
     let execution = start_execution(
         &state,
         tenant,

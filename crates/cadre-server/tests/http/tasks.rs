@@ -67,6 +67,16 @@ impl Ctx {
     }
 }
 
+/// The string `key` of every item of a list response's `data`.
+fn strings<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item[key].as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn tasks_are_listed_filtered_searched_and_nested() {
     let c = Ctx::new().await;
@@ -96,14 +106,8 @@ async fn tasks_are_listed_filtered_searched_and_nested() {
         all["data"][0]["status"], "draft",
         "the project's first state"
     );
-    let titles = |v: &Value| -> Vec<String> {
-        v["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["title"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let titles =
+        |v: &Value| -> Vec<String> { strings(v, "title").into_iter().map(str::to_owned).collect() };
     assert_eq!(
         titles(&list("?status=in_progress").await),
         ["Write the press release"]
@@ -225,12 +229,7 @@ async fn versions_roll_back_and_stale_writes_get_412() {
     assert_eq!(input["data"]["position"], 0, "inserted first");
 
     let versions = c.ok(Method::GET, &format!("{path}/versions"), None).await;
-    let changes: Vec<&str> = versions["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["changeType"].as_str().unwrap())
-        .collect();
+    let changes = strings(&versions, "changeType");
     assert_eq!(changes, ["input_added", "updated", "created"]);
     let v1 = c.ok(Method::GET, &format!("{path}/versions/1"), None).await;
     assert_eq!(v1["data"]["snapshot"]["title"], "Weekly report");
@@ -403,12 +402,7 @@ async fn dependencies_refuse_cycles_naming_the_path_and_show_the_graph() {
     let events = c
         .ok(Method::GET, &format!("/api/v1/orgs/{}/events", c.org), None)
         .await;
-    let kinds: Vec<&str> = events["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
+    let kinds = strings(&events, "type");
     for kind in [
         "task_created",
         "task_updated",
@@ -494,12 +488,7 @@ async fn a_deleted_task_keeps_its_executions_outputs_and_versions_readable() {
 async fn a_template_creates_a_task_tree_with_dependencies_and_agents() {
     let c = Ctx::new().await;
     let listed = c.ok(Method::GET, "/api/v1/templates", None).await;
-    let ids: Vec<&str> = listed["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let ids = strings(&listed, "id");
     for id in [
         "product-launch",
         "weekly-report",

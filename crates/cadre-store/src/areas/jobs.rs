@@ -98,6 +98,9 @@ impl JobState {
     }
 }
 
+/// The queue workers take by default, and the engine's.
+pub const DEFAULT_QUEUE: &str = "default";
+
 /// A job to enqueue.
 #[derive(Debug, Clone)]
 pub struct NewJob {

@@ -39,7 +39,9 @@ pub struct Readiness {
     pub auto_run: bool,
     /// The task is in neither its project's last state nor `cancelled`.
     pub open: bool,
-    /// Live upstream tasks not yet in their project's last state.
+    /// Every live task it depends on.
+    pub depends_on: Vec<Uuid>,
+    /// Those not yet in their project's last state.
     pub blocked_by: Vec<Uuid>,
 }
 
@@ -93,6 +95,16 @@ pub trait GraphQueries: Send + Sync {
     ) -> Result<bool>;
 }
 
+/// Applies the backend's planner settings for graph walks (`GRAPH_SETTINGS`)
+/// to the transaction `$tx`.
+macro_rules! plan_walks {
+    ($tx:ident) => {
+        for setting in Self::GRAPH_SETTINGS {
+            sqlx::query(*setting).execute(&mut *$tx).await?;
+        }
+    };
+}
+
 macro_rules! dependency_columns {
     () => {
         "id, task_id, depends_on, created_at"
@@ -122,9 +134,7 @@ super::for_both_backends!(GraphQueries {
         // One graph change at a time per org, so two edges added at once
         // cannot close a cycle between them.
         sqlx::query(Self::LOCK_GRAPH).bind(org).execute(&mut *tx).await?;
-        for setting in Self::GRAPH_SETTINGS {
-            sqlx::query(*setting).execute(&mut *tx).await?;
-        }
+        plan_walks!(tx);
         let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE org_id = $1 AND id IN ($2, $3) AND deleted_at IS NULL")
             .bind(org)
             .bind(task)
@@ -213,9 +223,7 @@ super::for_both_backends!(GraphQueries {
     async fn graph(&self, tenant: Tenant, task: Uuid) -> Result<Graph> {
         // One snapshot for nodes and edges.
         let mut tx = self.pool.begin().await?;
-        for setting in Self::GRAPH_SETTINGS {
-            sqlx::query(*setting).execute(&mut *tx).await?;
-        }
+        plan_walks!(tx);
         // Joined from the walk's result and sorted here: asked for tasks
         // `IN` it, in order, the planner may read every task in order.
         let mut nodes = sqlx::query_as::<_, TaskRow>(concat!(
@@ -245,9 +253,7 @@ super::for_both_backends!(GraphQueries {
     async fn readiness(&self, tenant: Tenant, task: Uuid) -> Result<Readiness> {
         let org = tenant.org_id();
         let mut tx = self.pool.begin().await?;
-        for setting in Self::GRAPH_SETTINGS {
-            sqlx::query(*setting).execute(&mut *tx).await?;
-        }
+        plan_walks!(tx);
         let row = sqlx::query_as::<_, TaskRow>(concat!(
             "SELECT ", task_columns!(), " FROM tasks WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL"))
             .bind(org)
@@ -272,6 +278,7 @@ super::for_both_backends!(GraphQueries {
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
+        let depends_on = upstream.iter().map(|(id, _, _)| *id).collect();
         let blocked_by = upstream
             .into_iter()
             .filter(|(_, status, states)| !is_final(status, &states.0))
@@ -281,6 +288,7 @@ super::for_both_backends!(GraphQueries {
             open: row.status != "cancelled" && !is_final(&row.status, &states.0),
             task: row,
             auto_run,
+            depends_on,
             blocked_by,
         })
     }

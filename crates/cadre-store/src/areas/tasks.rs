@@ -19,8 +19,6 @@ use crate::{Result, StoreError};
 /// The job that looks for tasks an auto-run project should start
 /// (payload `{"taskIds": [...]}` or `{"projectId"}`).
 pub const READY_JOB: &str = "task.ready.v1";
-/// Queue of [`READY_JOB`] (the engine's).
-pub const READY_QUEUE: &str = "default";
 
 /// A [`READY_JOB`] for `payload`.
 pub fn ready_job(org: Uuid, payload: Value) -> NewJob {
@@ -28,7 +26,7 @@ pub fn ready_job(org: Uuid, payload: Value) -> NewJob {
         org_id: Some(org),
         max_attempts: 10,
         backoff_base: std::time::Duration::from_millis(250),
-        ..NewJob::new(READY_QUEUE, READY_JOB, payload)
+        ..NewJob::new(super::jobs::DEFAULT_QUEUE, READY_JOB, payload)
     }
 }
 
@@ -689,10 +687,10 @@ super::for_both_backends!(TaskQueries {
             // The new parent must be a live task of the same org that is not
             // this task or one of its descendants.
             let ancestors: Vec<Uuid> = sqlx::query_scalar(
-                "WITH RECURSIVE up(id) AS (
-                     SELECT id FROM tasks WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL
-                     UNION SELECT t.parent_id FROM tasks t JOIN up ON t.id = up.id WHERE t.parent_id IS NOT NULL)
-                 SELECT id FROM up")
+                "WITH RECURSIVE up(id, depth) AS (
+                     SELECT id, 0 FROM tasks WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL
+                     UNION SELECT t.parent_id, up.depth + 1 FROM tasks t JOIN up ON t.id = up.id WHERE t.parent_id IS NOT NULL)
+                 SELECT id FROM up ORDER BY depth")
                 .bind(org)
                 .bind(parent)
                 .fetch_all(&mut *tx)
@@ -701,8 +699,10 @@ super::for_both_backends!(TaskQueries {
                 return Err(StoreError::NotFound);
             }
             if ancestors.contains(&id) {
-                let mut path = vec![id];
-                path.extend(ancestors.iter().take_while(|a| **a != id).copied().collect::<Vec<_>>().into_iter().rev());
+                // id, …, its would-be parent, id again: each the parent of the next.
+                let mut path: Vec<Uuid> = ancestors.iter().take_while(|a| **a != id).copied().collect();
+                path.reverse();
+                path.insert(0, id);
                 path.push(id);
                 return Err(StoreError::Cycle { path });
             }

@@ -1,51 +1,17 @@
 use cadre_store::{
-    AgentSpec, ExecutionState, NewExecution, NewJob, NewTask, Page, StepCommit, Store, StoreError,
-    TraceEventRow,
+    ExecutionState, NewExecution, NewJob, NewTask, StepCommit, Store, StoreError, TraceEventRow,
 };
 use cadre_testkit::store_test;
 use cadre_types::Tenant;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::fixtures::{now, org, user};
+use crate::fixtures::{agent, now, org_with_inbox};
 
 /// An org with an agent and `n` queued executions of it.
 async fn executions(store: &Store, n: usize) -> (Tenant, Vec<Uuid>) {
-    let owner = user(store, &format!("{}@example.com", Uuid::now_v7().simple())).await;
-    let (_, tenant) = org(store, owner.id, &format!("o{}", Uuid::now_v7().simple())).await;
-    let inbox = store
-        .projects()
-        .projects(
-            tenant,
-            Page {
-                page: 1,
-                page_size: 10,
-            },
-        )
-        .await
-        .unwrap()
-        .0[0]
-        .id;
-    let spec = AgentSpec {
-        name: "A".into(),
-        kind: "executor".into(),
-        role: String::new(),
-        description: String::new(),
-        instructions: "x".into(),
-        model: "m".into(),
-        tools: vec![],
-        approval_policy: json!({}),
-        skills: vec![],
-        limits: json!({}),
-        title: None,
-        reports_to: None,
-        template_id: None,
-    };
-    let agent = store
-        .agents()
-        .create_agent(tenant, Uuid::now_v7(), &spec, None, now())
-        .await
-        .unwrap();
+    let (tenant, inbox) = org_with_inbox(store).await;
+    let agent = agent(store, tenant).await;
     let mut ids = Vec::new();
     for _ in 0..n {
         let task = store

@@ -8,9 +8,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use cadre_store::{JobState, Lease, NewJob, Store, StoreError};
-use cadre_testkit::{Backend, TestDb};
+use cadre_testkit::Backend;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -318,26 +318,12 @@ async fn run_case(store: &Store, ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 fn check(backend: Backend, cases: u32) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let Some(db) = runtime.block_on(TestDb::new(backend)) else {
-        return;
-    };
-    let mut runner = TestRunner::new(Config {
+    crate::fixtures::check_property(
+        backend,
         cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let outcome = runner.run(&proptest::collection::vec(op(), 1..40), |ops| {
-        runtime.block_on(run_case(&db.store, ops))
-    });
-    runtime.block_on(db.cleanup());
-    if let Err(e) = outcome {
-        panic!("{e}");
-    }
+        proptest::collection::vec(op(), 1..40),
+        |store, ops| async move { run_case(&store, ops).await },
+    );
 }
 
 #[test]

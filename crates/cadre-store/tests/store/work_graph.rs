@@ -6,17 +6,16 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use cadre_store::{
-    Actor, AgentSpec, NewExecution, NewInput, NewJob, NewTask, Page, Store, StoreError, TaskPatch,
-    TaskWrite,
+    Actor, NewExecution, NewInput, NewJob, NewTask, Page, Store, StoreError, TaskPatch, TaskWrite,
 };
-use cadre_testkit::{Backend, TestDb, store_test};
+use cadre_testkit::{Backend, store_test};
 use cadre_types::Tenant;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::fixtures::{now, org, user};
+use crate::fixtures::{agent, now, org_with_inbox};
 
 struct Org {
     tenant: Tenant,
@@ -24,21 +23,7 @@ struct Org {
 }
 
 async fn new_org(store: &Store) -> Org {
-    let owner = user(store, &format!("{}@example.com", Uuid::now_v7().simple())).await;
-    let (_, tenant) = org(store, owner.id, &format!("o{}", Uuid::now_v7().simple())).await;
-    let inbox = store
-        .projects()
-        .projects(
-            tenant,
-            Page {
-                page: 1,
-                page_size: 10,
-            },
-        )
-        .await
-        .unwrap()
-        .0[0]
-        .id;
+    let (tenant, inbox) = org_with_inbox(store).await;
     Org { tenant, inbox }
 }
 
@@ -187,26 +172,12 @@ async fn run_case(store: &Store, ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 fn check(backend: Backend, cases: u32) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let Some(db) = runtime.block_on(TestDb::new(backend)) else {
-        return;
-    };
-    let mut runner = TestRunner::new(Config {
+    crate::fixtures::check_property(
+        backend,
         cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let outcome = runner.run(&proptest::collection::vec(op(NODES), 1..30), |ops| {
-        runtime.block_on(run_case(&db.store, ops))
-    });
-    runtime.block_on(db.cleanup());
-    if let Err(e) = outcome {
-        panic!("{e}");
-    }
+        proptest::collection::vec(op(NODES), 1..30),
+        |store, ops| async move { run_case(&store, ops).await },
+    );
 }
 
 #[test]
@@ -393,26 +364,7 @@ store_test!(
 store_test!(an_auto_run_is_claimed_once, |db| async move {
     let store = &db.store;
     let org = new_org(store).await;
-    let spec = AgentSpec {
-        name: "A".into(),
-        kind: "executor".into(),
-        role: String::new(),
-        description: String::new(),
-        instructions: "x".into(),
-        model: "m".into(),
-        tools: vec![],
-        approval_policy: json!({}),
-        skills: vec![],
-        limits: json!({}),
-        title: None,
-        reports_to: None,
-        template_id: None,
-    };
-    let agent = store
-        .agents()
-        .create_agent(org.tenant, Uuid::now_v7(), &spec, None, now())
-        .await
-        .unwrap();
+    let agent = agent(store, org.tenant).await;
     let mut t = new_task(org.inbox, "t");
     t.assignee = Some(("agent".into(), agent.id));
     store

@@ -394,6 +394,16 @@ impl World {
     }
 }
 
+/// How many events of `kind` a trace holds.
+fn events_of(trace: &Value, kind: &str) -> usize {
+    trace
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == kind)
+        .count()
+}
+
 struct Api {
     base: String,
     rt: tokio::runtime::Runtime,
@@ -1140,14 +1150,7 @@ fn a_worker_killed_mid_effect_resumes_without_repeating_a_step() {
         "every attempt carries the same key, so the receiver sees one effect: {hits:?}"
     );
     let trace = w.get(&format!("/api/v1/executions/{id}/trace"));
-    let count = |kind: &str| {
-        trace
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["type"] == kind)
-            .count()
-    };
+    let count = |kind: &str| events_of(&trace, kind);
     assert_eq!(
         (
             count("llm_call"),
@@ -1240,14 +1243,7 @@ fn crash_at(point: &str, effects_before_restart: usize) {
         assert_eq!(hits.len(), 1, "a recorded result is replayed, never re-run");
     }
     let trace = w.get(&format!("/api/v1/executions/{id}/trace"));
-    let count = |kind: &str| {
-        trace
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["type"] == kind)
-            .count()
-    };
+    let count = |kind: &str| events_of(&trace, kind);
     assert_eq!(
         (
             count("llm_call"),
