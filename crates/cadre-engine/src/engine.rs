@@ -40,8 +40,6 @@ pub const TERMINAL: [&str; 3] = ["completed", "failed", "cancelled"];
 pub struct EngineConfig {
     /// How long an approval stays open (SPEC default 5 minutes).
     pub approval_ttl: Duration,
-    /// The job lease each step extends.
-    pub lease: Duration,
     /// Model tokens an org may use per UTC day, by plan.
     pub tokens_per_day: TokenQuotas,
     /// Ask models for streamed answers (the time to the first event is
@@ -73,7 +71,6 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             approval_ttl: Duration::from_secs(300),
-            lease: Duration::from_secs(30),
             tokens_per_day: TokenQuotas::default(),
             stream_model_calls: true,
         }
@@ -142,22 +139,66 @@ pub fn advance_job(execution: Uuid, org: Uuid, reason: &str, timeout: Duration) 
     }
 }
 
+/// The execution as the last step of a job run committed it, so the next
+/// step starts from memory instead of reading the row back, and whether
+/// that step gave the execution up. Shared by the run and its steps (a step
+/// that commits twice lands twice).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Landing(Arc<std::sync::Mutex<Landed>>);
+
+#[derive(Debug, Default)]
+struct Landed {
+    at: Option<(ExecutionRow, Checkpoint)>,
+    released: bool,
+}
+
+impl Landing {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Landed> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn take(&self) -> Option<(ExecutionRow, Checkpoint)> {
+        self.slot().at.take()
+    }
+
+    fn set(&self, ex: ExecutionRow, checkpoint: Checkpoint, released: bool) {
+        let mut slot = self.slot();
+        slot.at = Some((ex, checkpoint));
+        slot.released |= released;
+    }
+
+    fn released(&self) -> bool {
+        self.slot().released
+    }
+}
+
 /// One step's writes, built up as the step goes.
 #[derive(Clone)]
 pub(crate) struct Step {
     pub(crate) commit: StepCommit,
     pub(crate) chain: Chain,
     pub(crate) checkpoint: Checkpoint,
+    /// Keep the state after this step (numbered so) for fork.
+    pub(crate) snapshot_step: Option<i64>,
+    /// The row the step started from (its checkpoint is in `checkpoint`).
+    base: ExecutionRow,
+    landing: Landing,
 }
 
 impl Step {
-    pub(crate) fn new(ex: &ExecutionRow, lease: Option<Lease>, lease_len: Duration) -> Self {
+    pub(crate) fn new(
+        ex: &ExecutionRow,
+        checkpoint: Checkpoint,
+        lease: Option<Lease>,
+        landing: &Landing,
+    ) -> Self {
         let at = cadre_types::time::now();
         Self {
             commit: StepCommit {
                 execution_id: ex.id,
                 lease,
-                lease_until: at + lease_len,
                 expected_seq: ex.trace_seq,
                 expected_control: ex.control.clone(),
                 release_runner: false,
@@ -176,7 +217,7 @@ impl Step {
                     clear_input: false,
                 },
                 events: Vec::new(),
-                snapshot_step: None,
+                snapshot: None,
                 outputs: Vec::new(),
                 tasks: Vec::new(),
                 executions: Vec::new(),
@@ -194,8 +235,16 @@ impl Step {
                 at,
             },
             chain: Chain::from_head(ex.trace_seq, &ex.trace_hash),
-            checkpoint: Checkpoint::from_json(&ex.checkpoint.0),
+            checkpoint,
+            snapshot_step: None,
+            base: ex.clone(),
+            landing: landing.clone(),
         }
+    }
+
+    /// Where this step's commit leaves the execution.
+    pub(crate) fn landing(&self) -> Landing {
+        self.landing.clone()
     }
 
     pub(crate) fn event(&mut self, kind: &str, data: Value) {
@@ -315,13 +364,16 @@ impl Engine {
         else {
             return Err(JobError::Fatal("payload has no executionId".into()));
         };
-        let Some(org) = self
-            .store()
-            .executions()
-            .execution_org(id)
-            .await
-            .map_err(|e| JobError::Retry(e.to_string()))?
-        else {
+        let org = match ctx.job.org_id {
+            Some(org) => Some(org),
+            None => self
+                .store()
+                .executions()
+                .execution_org(id)
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))?,
+        };
+        let Some(org) = org else {
             return Err(JobError::Fatal(format!("execution {id} does not exist")));
         };
         #[expect(
@@ -346,20 +398,21 @@ impl Engine {
                 return Ok(());
             }
         }
-        if !store
+        let Some(mut ex) = store
             .executions()
             .take_runner(tenant, id, job, cadre_types::time::now())
             .await
             .map_err(fail)?
-        {
+        else {
             // Another job is advancing it: a running one sees pauses and
             // cancels at its next step; one that is just parking gives the
             // execution up in a moment, so try again then.
-            let ex = store
-                .executions()
-                .execution(tenant, id)
-                .await
-                .map_err(fail)?;
+            let ex = match store.executions().execution(tenant, id).await {
+                Err(StoreError::NotFound) => {
+                    return Err(JobError::Fatal(format!("execution {id} does not exist")));
+                }
+                other => other.map_err(fail)?,
+            };
             let waiting = Checkpoint::from_json(&ex.checkpoint.0).waiting.is_some();
             return if waiting || PARKED.contains(&ex.status.as_str()) {
                 Err(JobError::Retry(
@@ -368,14 +421,9 @@ impl Engine {
             } else {
                 Ok(())
             };
-        }
+        };
         let mut moved = 0;
         let mut cache = RunCache::default();
-        let ex = store
-            .executions()
-            .execution(tenant, id)
-            .await
-            .map_err(fail)?;
         let agent = store
             .agents()
             .agent_version(tenant, ex.agent_id, ex.agent_version)
@@ -394,6 +442,8 @@ impl Engine {
             cadre.execution.id = %id,
         );
         cache.agent = Some(agent);
+        let checkpoint = Checkpoint::from_json(&std::mem::take(&mut ex.checkpoint.0));
+        cache.landing.set(ex, checkpoint, false);
         let outcome = async {
             loop {
                 if ctx.cancel.is_cancelled() {
@@ -414,7 +464,9 @@ impl Engine {
         }
         .instrument(span)
         .await;
-        if let Err(e) = store.executions().release_runner(tenant, id, job).await {
+        if cache.landing.released() {
+            // The last step gave the execution up as it committed.
+        } else if let Err(e) = store.executions().release_runner(tenant, id, job).await {
             tracing::warn!(execution_id = %id, error = %e, "could not give up the execution; it frees itself when this job ends");
         }
         outcome
@@ -429,7 +481,21 @@ impl Engine {
         cache: &mut RunCache,
     ) -> Result<Next, StepError> {
         let store = self.store();
-        let ex = store.executions().execution(tenant, id).await?;
+        let (ex, checkpoint) = match cache.landing.take() {
+            Some((mut ex, checkpoint)) => {
+                // Steps see pause and cancel requests as they commit; a model
+                // call, the step that costs, checks for one first.
+                if checkpoint.pending.is_empty() && ex.control.is_none() {
+                    ex.control = store.executions().control(tenant, id).await?;
+                }
+                (ex, checkpoint)
+            }
+            None => {
+                let mut ex = store.executions().execution(tenant, id).await?;
+                let checkpoint = Checkpoint::from_json(&std::mem::take(&mut ex.checkpoint.0));
+                (ex, checkpoint)
+            }
+        };
         if TERMINAL.contains(&ex.status.as_str()) {
             return Ok(Next::Stop);
         }
@@ -446,7 +512,7 @@ impl Engine {
                 agent
             }
         };
-        let mut step = Step::new(&ex, lease, self.config().lease);
+        let mut step = Step::new(&ex, checkpoint, lease, &cache.landing);
 
         match ex.control.as_deref() {
             Some("cancel") => {
@@ -529,14 +595,36 @@ impl Engine {
         mut step: Step,
         next: Next,
     ) -> Result<Next, StepError> {
+        if let Some(number) = step.snapshot_step {
+            step.commit.snapshot = Some((number, step.checkpoint.snapshot()));
+        }
         step.commit.state.checkpoint = step.checkpoint.to_json();
         step.commit.events = std::mem::take(&mut step.chain.events);
         step.commit.at = step.commit.at.max(cadre_types::time::now());
         let added_jobs = !step.commit.jobs.is_empty();
-        self.inner
+        // A step that parks or ends the execution gives it up as it commits.
+        let released = matches!(next, Next::Stop);
+        step.commit.release_runner = released;
+        // The row as this commit leaves it, but for what others changed.
+        let (mut row, s) = (step.base, &step.commit.state);
+        row.status.clone_from(&s.status);
+        (row.steps, row.tokens_in, row.tokens_out) = (s.steps, s.tokens_in, s.tokens_out);
+        row.cost_nanos = s.cost_nanos;
+        row.models.0.clone_from(&s.models);
+        row.error.clone_from(&s.error);
+        (row.started_at, row.finished_at) = (s.started_at, s.finished_at);
+        row.updated_at = step.commit.at;
+        if let Some(head) = step.commit.events.last() {
+            row.trace_seq = head.seq;
+            row.trace_hash.clone_from(&head.hash);
+        }
+        let head = self
+            .inner
             .commits
             .commit(self.store(), tenant, step.commit)
             .await?;
+        (row.control, row.input) = (head.control, head.input);
+        step.landing.set(row, step.checkpoint, released);
         if added_jobs {
             self.store().jobs_added(QUEUE).await;
         }
@@ -549,6 +637,7 @@ impl Engine {
 /// to either applies from the execution's next job).
 #[derive(Default)]
 pub(crate) struct RunCache {
+    pub landing: Landing,
     pub agent: Option<AgentSpec>,
     pub brief: Option<(String, String)>,
     pub chain: Option<Vec<cadre_llm::Endpoint>>,

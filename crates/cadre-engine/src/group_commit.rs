@@ -1,41 +1,48 @@
-//! Group commit on SQLite: the step commits of concurrent executions are
-//! written together, one transaction (one WAL sync) for all that are
-//! waiting, each in a savepoint so one refused step does not take the
-//! others with it — instead of each waiting its turn for the single write
-//! lock. PostgreSQL commits concurrent transactions in parallel and shares
-//! WAL flushes itself; funnelling them through one connection measured
-//! slower there (docs/benchmarks.md), so steps commit directly.
+//! Group commit: the step commits of concurrent executions are written
+//! together, one transaction (one WAL sync) for all that are waiting, with
+//! one multi-row statement per table for what they append — instead of each
+//! step taking its own transaction and round trips. A refused step (stale
+//! lease, moved trace head) writes nothing and does not hold the others back.
 //!
-//! There is no background task: the first committer to find nobody leading
-//! leads, writing batches until the queue is empty; the others wait for
-//! their outcome. A leader that is dropped mid-batch (its job timed out)
-//! hands leadership back, and the steps it held see an error and are taken
-//! again from the database's state.
+//! There is no background task: a committer that finds fewer than the
+//! backend's leaders at work leads, writing batches until the queue is
+//! empty; the others wait for their outcome. SQLite has one writer, so one
+//! leader; PostgreSQL commits transactions in parallel, so a few batches
+//! may be in flight at once (docs/architecture.md). A leader that is dropped
+//! mid-batch (its job timed out) hands leadership back, and the steps it
+//! held see an error and are taken again from the database's state.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cadre_store::{StepCommit, Store, StoreError};
+use cadre_store::{StepCommit, StepHead, Store, StoreError};
 use cadre_types::Tenant;
 use tokio::sync::oneshot;
 
 /// Most steps in one transaction.
 const MAX_BATCH: usize = 128;
 
-type Waiting = (Tenant, StepCommit, oneshot::Sender<Result<(), StoreError>>);
+/// Batches in flight at once on PostgreSQL.
+const PG_LEADERS: usize = 4;
+
+type Waiting = (
+    Tenant,
+    StepCommit,
+    oneshot::Sender<Result<StepHead, StoreError>>,
+);
 
 #[derive(Debug, Default)]
 pub(crate) struct GroupCommit {
     queue: Mutex<Vec<Waiting>>,
-    leading: AtomicBool,
+    leaders: AtomicUsize,
 }
 
 /// Gives leadership back however the leader's future ends.
-struct Leadership<'a>(&'a AtomicBool);
+struct Leadership<'a>(&'a AtomicUsize);
 
 impl Drop for Leadership<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -46,28 +53,38 @@ impl GroupCommit {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Commits one step, together with whatever other steps are waiting.
+    /// Takes a leader's place if one is free.
+    fn lead(&self, most: usize) -> Option<Leadership<'_>> {
+        self.leaders
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < most).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Leadership(&self.leaders))
+    }
+
+    /// Commits one step, together with whatever other steps are waiting;
+    /// returns what others changed on the execution meanwhile.
     pub(crate) async fn commit(
         &self,
         store: &Store,
         tenant: Tenant,
         commit: StepCommit,
-    ) -> Result<(), StoreError> {
-        if store.backend_name() != "sqlite" {
-            return store.executions().commit_step(tenant, &commit).await;
-        }
+    ) -> Result<StepHead, StoreError> {
+        let leaders = if store.backend_name() == "sqlite" {
+            1
+        } else {
+            PG_LEADERS
+        };
         let (reply, outcome) = oneshot::channel();
         self.queue().push((tenant, commit, reply));
-        // Lead while there is work and nobody else leads. Checking the queue
-        // after giving leadership back closes the gap in which a step is
-        // queued just as the leader finds the queue empty.
-        while !self.queue().is_empty()
-            && self
-                .leading
-                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            let _lead = Leadership(&self.leading);
+        // Lead while there is work and a leader's place is free. Checking
+        // the queue after giving leadership back closes the gap in which a
+        // step is queued just as a leader finds the queue empty.
+        while !self.queue().is_empty() {
+            let Some(_lead) = self.lead(leaders) else {
+                break;
+            };
             loop {
                 let batch: Vec<Waiting> = {
                     let mut queue = self.queue();
@@ -93,7 +110,8 @@ async fn write(store: &Store, batch: Vec<Waiting>) {
         .into_iter()
         .map(|(tenant, commit, reply)| ((tenant, commit), reply))
         .unzip();
-    match store.executions().commit_steps(&steps).await {
+    let refs: Vec<(Tenant, &StepCommit)> = steps.iter().map(|(t, c)| (*t, c)).collect();
+    match store.executions().commit_steps(&refs).await {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(outcome);

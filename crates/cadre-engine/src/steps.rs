@@ -268,9 +268,11 @@ impl Engine {
                         idempotency_key: key.clone(),
                     });
                     intent.commit.jobs.clear();
-                    let head = self.commit_keep(ctx.tenant, intent).await?;
+                    let landing = intent.landing();
+                    self.commit(ctx.tenant, intent, Next::Continue).await?;
                     fail::fail_point!("engine::after_intent");
-                    step = Step::new(&head, step.commit.lease, self.config().lease);
+                    let (head, checkpoint) = landing.take().ok_or(StepError::Moved)?;
+                    step = Step::new(&head, checkpoint, step.commit.lease, &landing);
                     self.external(ctx, &call, &key)
                         .instrument(span.clone())
                         .await
@@ -296,7 +298,7 @@ impl Engine {
         step.event("tool_call", json!({ "step": number, "callId": call.id, "tool": call.name, "arguments": call.arguments,
                                         "result": result, "durationMs": started.elapsed().as_millis() }));
         step.commit.state.steps = number;
-        step.commit.snapshot_step = Some(number);
+        step.snapshot_step = Some(number);
         let text = match &result {
             Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -307,17 +309,6 @@ impl Engine {
             fail::fail_point!("engine::after_record");
         }
         Ok(next)
-    }
-
-    /// Commits and returns the execution as it now stands.
-    async fn commit_keep(
-        &self,
-        tenant: cadre_types::Tenant,
-        step: Step,
-    ) -> Result<cadre_store::ExecutionRow, StepError> {
-        let id = step.commit.execution_id;
-        self.commit(tenant, step, Next::Continue).await?;
-        Ok(self.store().executions().execution(tenant, id).await?)
     }
 
     async fn external(&self, ctx: &Ctx<'_>, call: &ToolCall, key: &str) -> Value {
@@ -760,7 +751,7 @@ impl Engine {
             .push(Message::assistant(r.text.clone(), calls.clone()));
         let no_calls = calls.is_empty();
         step.checkpoint.pending = calls;
-        step.commit.snapshot_step = Some(number);
+        step.snapshot_step = Some(number);
         if no_calls {
             step.finish(ctx.ex, "completed", None);
             return self.commit(ctx.tenant, step, Next::Stop).await;

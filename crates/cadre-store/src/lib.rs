@@ -24,7 +24,7 @@ pub use areas::events::{Actor, EventQueries, EventRow};
 pub use areas::executions::{
     AgentMetrics, ApprovalRow, ControlChange, Decision, ExecutionFilter, ExecutionQueries,
     ExecutionRow, ExecutionState, IntentRow, NewApproval, NewExecution, NewIntent, StepCommit,
-    TraceEventRow,
+    StepHead, TraceEventRow,
 };
 pub use areas::health::{HealthQueries, SchemaVersion};
 pub use areas::instances::{InstanceIn, InstanceQueries, InstanceRow};

@@ -92,7 +92,7 @@ impl Application {
                     .saturating_sub(Duration::from_secs(2)),
                 ..cadre_worker::WorkerConfig::default()
             };
-            let engine = build_engine(&config, &store, &keys, lease)?;
+            let engine = build_engine(&config, &store, &keys)?;
             // Job kinds register here as the features that enqueue them land.
             let registry = cadre_worker::Registry::default()
                 .on(cadre_worker::probe::KIND, cadre_worker::probe::run)
@@ -332,7 +332,6 @@ fn build_engine(
     config: &Config,
     store: &Store,
     keys: &data_dir::Keys,
-    lease: Duration,
 ) -> Result<cadre_engine::Engine> {
     let master = secrecy::ExposeSecret::expose_secret(&keys.master_key);
     let previous = config.secrets.previous_master_key_bytes()?;
@@ -348,7 +347,6 @@ fn build_engine(
         llm,
         egress,
         cadre_engine::EngineConfig {
-            lease,
             approval_ttl: Duration::from_secs(config.engine.approval_ttl_secs),
             stream_model_calls: config.engine.stream_model_calls,
             tokens_per_day: if config.limits.enabled {

@@ -271,12 +271,16 @@ pub(crate) async fn fork_handler(
             parsed.to_json()
         }
         (None, 0) => Checkpoint::default().to_json(),
-        (None, step) => state
-            .store()
-            .executions()
-            .checkpoint_at(tenant, id, step)
-            .await?
-            .ok_or_else(|| ApiError::unprocessable("fromStep", format!("no state was kept after step {step} (it parked the execution); choose an earlier or later step")))?,
+        (None, step) => Checkpoint::compose(
+            &state
+                .store()
+                .executions()
+                .snapshots_through(tenant, id, step)
+                .await?,
+            step,
+        )
+        .map(|c| c.to_json())
+        .ok_or_else(|| ApiError::unprocessable("fromStep", format!("no state was kept after step {step} (it parked the execution); choose an earlier or later step")))?,
     };
     let agent = match state.store().agents().agent(tenant, ex.agent_id).await {
         Ok(agent) => agent,

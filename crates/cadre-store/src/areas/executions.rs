@@ -197,14 +197,22 @@ pub struct IntentRow {
     pub result: Option<Json<Value>>,
 }
 
+/// What others may change on an execution while a job runs it, as it
+/// stands once a step is committed: a pause or cancel request, a human's
+/// answer. The rest of the row is the step's own.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+pub struct StepHead {
+    pub control: Option<String>,
+    pub input: Option<Json<Value>>,
+}
+
 /// Everything one step writes, in one transaction.
 #[derive(Debug, Clone)]
 pub struct StepCommit {
     pub execution_id: Uuid,
     /// The job lease the step ran under: a stale one refuses the commit
-    /// ([`StoreError::StaleLease`]); a fresh one is extended to `lease_until`.
+    /// ([`StoreError::StaleLease`]). The worker's heartbeat keeps it alive.
     pub lease: Option<Lease>,
-    pub lease_until: OffsetDateTime,
     /// The trace head the step started from: if another writer moved it,
     /// the commit is refused with a `trace_head` conflict.
     pub expected_seq: i64,
@@ -217,8 +225,10 @@ pub struct StepCommit {
     pub state: ExecutionState,
     /// Events to append (hashes already chained from the head).
     pub events: Vec<TraceEventRow>,
-    /// Keep the checkpoint as the state after this step (for fork).
-    pub snapshot_step: Option<i64>,
+    /// `(step, state)`: what to keep of the state after this step, so the
+    /// execution can be forked from it. The engine keeps only what changed
+    /// since its previous snapshot ([`ExecutionQueries::snapshots_through`]).
+    pub snapshot: Option<(i64, Value)>,
     pub outputs: Vec<NewOutput>,
     pub tasks: Vec<NewTask>,
     pub executions: Vec<NewExecution>,
@@ -261,6 +271,8 @@ pub trait ExecutionQueries: Send + Sync {
         job: &NewJob,
     ) -> Result<ExecutionRow>;
     async fn execution(&self, tenant: Tenant, id: Uuid) -> Result<ExecutionRow>;
+    /// The pause or cancel request pending on an execution, if any.
+    async fn control(&self, tenant: Tenant, id: Uuid) -> Result<Option<String>>;
     /// Newest first.
     async fn executions(
         &self,
@@ -269,25 +281,35 @@ pub trait ExecutionQueries: Send + Sync {
         page: Page,
     ) -> Result<(Vec<ExecutionRow>, u64)>;
     async fn trace(&self, tenant: Tenant, id: Uuid) -> Result<Vec<TraceEventRow>>;
-    /// The state kept after `step`.
-    async fn checkpoint_at(&self, tenant: Tenant, id: Uuid, step: i64) -> Result<Option<Value>>;
+    /// The snapshots kept after each step up to `step`, in step order (the
+    /// engine composes a state from them).
+    async fn snapshots_through(
+        &self,
+        tenant: Tenant,
+        id: Uuid,
+        step: i64,
+    ) -> Result<Vec<(i64, Value)>>;
     /// Makes `job` the execution's runner unless another job whose lease is
-    /// live holds it; `false` when one does.
+    /// live holds it: the execution as it stands, or `None` when one does
+    /// (or there is no such execution).
     async fn take_runner(
         &self,
         tenant: Tenant,
         id: Uuid,
         job: Uuid,
         now: OffsetDateTime,
-    ) -> Result<bool>;
+    ) -> Result<Option<ExecutionRow>>;
     /// Gives the execution up (if `job` holds it).
     async fn release_runner(&self, tenant: Tenant, id: Uuid, job: Uuid) -> Result<()>;
-    /// Applies one step; see [`StepCommit`].
-    async fn commit_step(&self, tenant: Tenant, commit: &StepCommit) -> Result<()>;
-    /// Applies many steps (of different executions) in one transaction, each
-    /// in a savepoint: the outcome of each, in order. One commit (and one
-    /// WAL sync) for all of them.
-    async fn commit_steps(&self, steps: &[(Tenant, StepCommit)]) -> Result<Vec<Result<()>>>;
+    /// Applies one step; see [`StepCommit`]. Returns what others may have
+    /// changed on the execution meanwhile.
+    async fn commit_step(&self, tenant: Tenant, commit: &StepCommit) -> Result<StepHead>;
+    /// Applies many steps (of different executions: a batch naming one twice
+    /// is refused whole) in one transaction: the outcome of each, in order. A refused step (stale lease, moved trace
+    /// head) writes nothing and the others go on; any other error fails the
+    /// whole batch. One commit (and one WAL sync) for all of them, and one
+    /// multi-row statement per table for what they append.
+    async fn commit_steps(&self, steps: &[(Tenant, &StepCommit)]) -> Result<Vec<Result<StepHead>>>;
     /// Applies a [`ControlChange`]; `None` when the execution's status was
     /// not one of its `from`.
     async fn control_execution(
@@ -407,87 +429,195 @@ macro_rules! bind_execution {
 }
 pub(crate) use bind_execution;
 
-/// Applies one [`StepCommit`] on an open transaction: the body shared by
-/// [`ExecutionQueries::commit_step`] and [`ExecutionQueries::commit_steps`].
-/// Evaluates to `Result<()>`; an error leaves the transaction for the caller
-/// to roll back.
+/// Moves the executions of a batch of steps to their new heads with one
+/// statement (per chunk), on an open transaction: for each, a
+/// compare-and-set on the trace head (and, for a step that stops the
+/// execution, on the control request it saw), fenced by the job's lease
+/// epoch. Evaluates to `Result<Vec<Result<StepHead>>>`, in the order of the
+/// steps: the outer error is the database's (the caller rolls back), an
+/// inner one says why that step alone is refused ([`StoreError::StaleLease`]
+/// or a `trace_head` conflict), having written nothing.
+macro_rules! move_heads {
+    ($tx:ident, $steps:expr) => {
+        async {
+            let steps: &[(Uuid, &StepCommit)] = $steps;
+            let mut moved: std::collections::HashMap<Uuid, StepHead> =
+                std::collections::HashMap::with_capacity(steps.len());
+            for chunk in steps.chunks(HEADS_CHUNK) {
+                // VALUES columns are named column1, column2, … on both backends.
+                let mut update = sqlx::QueryBuilder::new(
+                    "UPDATE executions SET status = v.column4, steps = v.column5, tokens_in = v.column6,
+                            tokens_out = v.column7, cost_nanos = v.column8, models = v.column9,
+                            checkpoint = v.column10, error = v.column11, started_at = v.column12,
+                            finished_at = v.column13,
+                            control = CASE WHEN v.column14 THEN NULL ELSE control END,
+                            input = CASE WHEN v.column15 THEN NULL ELSE input END,
+                            trace_seq = COALESCE(v.column16, trace_seq),
+                            trace_hash = COALESCE(v.column17, trace_hash), updated_at = v.column18,
+                            runner = CASE WHEN v.column19 THEN NULL ELSE runner END
+                     FROM (",
+                );
+                update.push_values(chunk, |mut row, (org, c)| {
+                    let (s, head) = (&c.state, c.events.last());
+                    row.push_bind(*org)
+                        .push_bind(c.execution_id)
+                        .push_bind(c.expected_seq)
+                        .push_bind(&s.status)
+                        .push_bind(s.steps)
+                        .push_bind(s.tokens_in)
+                        .push_bind(s.tokens_out)
+                        .push_bind(s.cost_nanos)
+                        .push_bind(Json(&s.models))
+                        .push_bind(Json(&s.checkpoint))
+                        .push_bind(&s.error)
+                        .push_bind(s.started_at)
+                        .push_bind(s.finished_at)
+                        .push_bind(s.clear_control)
+                        .push_bind(s.clear_input)
+                        .push_bind(head.map(|e| e.seq))
+                        .push_bind(head.map(|e| e.hash.clone()))
+                        .push_bind(c.at)
+                        .push_bind(c.release_runner)
+                        .push_bind(c.expected_control.clone().unwrap_or_default())
+                        .push_bind(c.lease.map(|l| l.job_id))
+                        .push_bind(c.lease.map_or(0, |l| l.epoch));
+                });
+                update.push(
+                    ") AS v
+                     WHERE executions.org_id = v.column1 AND executions.id = v.column2
+                       AND executions.trace_seq = v.column3
+                       AND (NOT v.column19 OR COALESCE(executions.control, '') = v.column20)
+                       AND (v.column21 IS NULL OR EXISTS (
+                            SELECT 1 FROM jobs j WHERE j.id = v.column21 AND j.lease_epoch = v.column22 AND j.state = 'running'))
+                     RETURNING id, control, input",
+                );
+                let rows: Vec<(Uuid, Option<String>, Option<Json<Value>>)> =
+                    update.build_query_as().fetch_all(&mut *$tx).await?;
+                for (id, control, input) in rows {
+                    moved.insert(id, StepHead { control, input });
+                }
+            }
+            let mut outcomes = Vec::with_capacity(steps.len());
+            for (_, c) in steps {
+                if let Some(head) = moved.remove(&c.execution_id) {
+                    outcomes.push(Ok(head));
+                    continue;
+                }
+                // Refused: say whether the job lost its lease or the
+                // execution moved on under the step.
+                let mut stale = false;
+                if let Some(lease) = c.lease {
+                    let held: Option<i32> = sqlx::query_scalar(
+                        "SELECT 1 FROM jobs WHERE id = $1 AND lease_epoch = $2 AND state = 'running'",
+                    )
+                    .bind(lease.job_id)
+                    .bind(lease.epoch)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+                    stale = held.is_none();
+                }
+                outcomes.push(Err(if stale {
+                    StoreError::StaleLease
+                } else {
+                    StoreError::Conflict { constraint: "trace_head".into() }
+                }));
+            }
+            Ok::<_, StoreError>(outcomes)
+        }
+        .await
+    };
+}
+
+/// Most steps in one head-moving UPDATE (22 binds a step).
+const HEADS_CHUNK: usize = 400;
+
+/// Most rows in one multi-row INSERT of step writes (at most 8 binds a row
+/// keeps this under both backends' parameter limits).
+const STEP_ROWS_CHUNK: usize = 500;
+
+/// Writes what the accepted steps of a batch append to the trace, the
+/// per-step snapshots and agent memory, with one multi-row statement per
+/// table (per chunk). Evaluates to `Result<()>`.
+macro_rules! append_steps {
+    ($tx:ident, $steps:expr) => {
+        async {
+            let steps: &[(Uuid, &StepCommit)] = $steps;
+            let events: Vec<(Uuid, &StepCommit, &TraceEventRow)> = steps
+                .iter()
+                .flat_map(|(org, c)| c.events.iter().map(move |e| (*org, *c, e)))
+                .collect();
+            for chunk in events.chunks(STEP_ROWS_CHUNK) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO trace_events (execution_id, seq, org_id, type, at, data, prev_hash, hash) ",
+                );
+                insert.push_values(chunk, |mut row, (org, c, e)| {
+                    row.push_bind(c.execution_id)
+                        .push_bind(e.seq)
+                        .push_bind(*org)
+                        .push_bind(&e.kind)
+                        .push_bind(e.at)
+                        .push_bind(&e.data)
+                        .push_bind(&e.prev_hash)
+                        .push_bind(&e.hash);
+                });
+                insert.build().execute(&mut *$tx).await?;
+            }
+            let snapshots: Vec<(&StepCommit, &(i64, Value))> = steps
+                .iter()
+                .filter_map(|(_, c)| c.snapshot.as_ref().map(|s| (*c, s)))
+                .collect();
+            for chunk in snapshots.chunks(STEP_ROWS_CHUNK) {
+                let mut insert =
+                    sqlx::QueryBuilder::new("INSERT INTO execution_checkpoints (execution_id, step, state) ");
+                insert.push_values(chunk, |mut row, (c, (step, state))| {
+                    row.push_bind(c.execution_id)
+                        .push_bind(*step)
+                        .push_bind(Json(state));
+                });
+                insert.push(" ON CONFLICT (execution_id, step) DO UPDATE SET state = excluded.state");
+                insert.build().execute(&mut *$tx).await?;
+            }
+            // One row per key: a multi-row upsert may not touch a row twice,
+            // and the last step's value wins as it would one by one.
+            let mut memories: Vec<(Uuid, &Uuid, &str, &str, OffsetDateTime)> = Vec::new();
+            for (org, c) in steps {
+                for (agent, key, value) in &c.memories {
+                    memories.retain(|m| !(m.0 == *org && m.1 == agent && m.2 == key));
+                    memories.push((*org, agent, key, value, c.at));
+                }
+            }
+            // In key order, so concurrent batches lock rows in one order.
+            memories.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+            for chunk in memories.chunks(STEP_ROWS_CHUNK) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO memories (org_id, agent_id, key, value, created_at, updated_at) ",
+                );
+                insert.push_values(chunk, |mut row, (org, agent, key, value, at)| {
+                    row.push_bind(*org)
+                        .push_bind(**agent)
+                        .push_bind(*key)
+                        .push_bind(*value)
+                        .push_bind(*at)
+                        .push_bind(*at);
+                });
+                insert.push(
+                    " ON CONFLICT (org_id, agent_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                );
+                insert.build().execute(&mut *$tx).await?;
+            }
+            Ok::<(), StoreError>(())
+        }
+        .await
+    };
+}
+
+/// Applies the rest of an accepted step — outputs, sub-tasks, child
+/// executions, approvals, intents, task and agent status, follow-up jobs —
+/// on an open transaction. Evaluates to `Result<()>`; an error leaves the
+/// transaction for the caller to roll back.
 macro_rules! apply_step {
     ($tx:ident, $org:expr, $c:expr) => {
         async {
-            if let Some(lease) = $c.lease {
-                let fenced = sqlx::query("UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_epoch = $2 AND state = 'running'")
-                    .bind(lease.job_id)
-                    .bind(lease.epoch)
-                    .bind($c.lease_until)
-                    .execute(&mut *$tx)
-                    .await?;
-                if fenced.rows_affected() != 1 {
-                    return Err(StoreError::StaleLease);
-                }
-            }
-            let head = $c.events.last();
-            let s = &$c.state;
-            let moved = sqlx::query(
-                "UPDATE executions SET status = $4, steps = $5, tokens_in = $6, tokens_out = $7, cost_nanos = $8,
-                        models = $9, checkpoint = $10, error = $11, started_at = $12, finished_at = $13,
-                        control = CASE WHEN $14 THEN NULL ELSE control END,
-                        input = CASE WHEN $15 THEN NULL ELSE input END,
-                        trace_seq = COALESCE($16, trace_seq), trace_hash = COALESCE($17, trace_hash), updated_at = $18,
-                        runner = CASE WHEN $19 THEN NULL ELSE runner END
-                 WHERE org_id = $1 AND id = $2 AND trace_seq = $3 AND (NOT $19 OR COALESCE(control, '') = $20)",
-            )
-            .bind($org)
-            .bind($c.execution_id)
-            .bind($c.expected_seq)
-            .bind(&s.status)
-            .bind(s.steps)
-            .bind(s.tokens_in)
-            .bind(s.tokens_out)
-            .bind(s.cost_nanos)
-            .bind(Json(&s.models))
-            .bind(Json(&s.checkpoint))
-            .bind(&s.error)
-            .bind(s.started_at)
-            .bind(s.finished_at)
-            .bind(s.clear_control)
-            .bind(s.clear_input)
-            .bind(head.map(|e| e.seq))
-            .bind(head.map(|e| e.hash.as_str()))
-            .bind($c.at)
-            .bind($c.release_runner)
-            .bind($c.expected_control.as_deref().unwrap_or(""))
-            .execute(&mut *$tx)
-            .await?;
-            if moved.rows_affected() != 1 {
-                return Err(StoreError::Conflict { constraint: "trace_head".into() });
-            }
-            for e in &$c.events {
-                sqlx::query(
-                    "INSERT INTO trace_events (execution_id, seq, org_id, type, at, data, prev_hash, hash)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind($c.execution_id)
-                .bind(e.seq)
-                .bind($org)
-                .bind(&e.kind)
-                .bind(e.at)
-                .bind(&e.data)
-                .bind(&e.prev_hash)
-                .bind(&e.hash)
-                .execute(&mut *$tx)
-                .await?;
-            }
-            if let Some(step) = $c.snapshot_step {
-                sqlx::query(
-                    "INSERT INTO execution_checkpoints (execution_id, step, state) VALUES ($1, $2, $3)
-                     ON CONFLICT (execution_id, step) DO UPDATE SET state = excluded.state",
-                )
-                .bind($c.execution_id)
-                .bind(step)
-                .bind(Json(&s.checkpoint))
-                .execute(&mut *$tx)
-                .await?;
-            }
             for o in &$c.outputs {
                 sqlx::query(super::tasks::INSERT_OUTPUT)
                     .bind(o.id)
@@ -551,19 +681,6 @@ macro_rules! apply_step {
                     .bind($c.at)
                     .execute(&mut *$tx)
                     .await?;
-            }
-            for (agent, key, value) in &$c.memories {
-                sqlx::query(
-                    "INSERT INTO memories (org_id, agent_id, key, value, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
-                     ON CONFLICT (org_id, agent_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                )
-                .bind($org)
-                .bind(agent)
-                .bind(key)
-                .bind(value)
-                .bind($c.at)
-                .execute(&mut *$tx)
-                .await?;
             }
             if let Some(i) = &$c.intent_started {
                 sqlx::query(
@@ -704,6 +821,15 @@ super::for_both_backends!(ExecutionQueries {
         .await?)
     }
 
+    async fn control(&self, tenant: Tenant, id: Uuid) -> Result<Option<String>> {
+        let control: Option<Option<String>> = sqlx::query_scalar("SELECT control FROM executions WHERE org_id = $1 AND id = $2")
+            .bind(tenant.org_id())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        control.ok_or(StoreError::NotFound)
+    }
+
     async fn executions(&self, tenant: Tenant, f: &ExecutionFilter, page: Page) -> Result<(Vec<ExecutionRow>, u64)> {
         let rows = sqlx::query_as::<_, Counted<ExecutionRow>>(concat!(
             "SELECT ", execution_columns!(), ", COUNT(*) OVER () AS total FROM executions
@@ -741,68 +867,78 @@ super::for_both_backends!(ExecutionQueries {
         .await?)
     }
 
-    async fn checkpoint_at(&self, tenant: Tenant, id: Uuid, step: i64) -> Result<Option<Value>> {
-        let state: Option<Json<Value>> = sqlx::query_scalar(
-            "SELECT c.state FROM execution_checkpoints c JOIN executions e ON e.id = c.execution_id
-             WHERE e.org_id = $1 AND c.execution_id = $2 AND c.step = $3")
+    async fn snapshots_through(&self, tenant: Tenant, id: Uuid, step: i64) -> Result<Vec<(i64, Value)>> {
+        let rows: Vec<(i64, Json<Value>)> = sqlx::query_as(
+            "SELECT c.step, c.state FROM execution_checkpoints c JOIN executions e ON e.id = c.execution_id
+             WHERE e.org_id = $1 AND c.execution_id = $2 AND c.step <= $3 ORDER BY c.step")
         .bind(tenant.org_id())
         .bind(id)
         .bind(step)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(state.map(|s| s.0))
+        Ok(rows.into_iter().map(|(step, state)| (step, state.0)).collect())
     }
 
-    async fn take_runner(&self, tenant: Tenant, id: Uuid, job: Uuid, now: OffsetDateTime) -> Result<bool> {
-        let taken = sqlx::query(
+    async fn take_runner(&self, tenant: Tenant, id: Uuid, job: Uuid, now: OffsetDateTime) -> Result<Option<ExecutionRow>> {
+        // In a write transaction: on SQLite a write outside one would wait
+        // for a group commit in SQLite's sleeping busy handler.
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query_as::<_, ExecutionRow>(concat!(
             "UPDATE executions SET runner = $3
              WHERE org_id = $1 AND id = $2
                AND (runner IS NULL OR runner = $3
-                    OR NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = executions.runner AND j.state = 'running' AND j.lease_until > $4))",
-        )
+                    OR NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = executions.runner AND j.state = 'running' AND j.lease_until > $4))
+             RETURNING ", execution_columns!()))
         .bind(tenant.org_id())
         .bind(id)
         .bind(job)
         .bind(now)
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(taken.rows_affected() == 1)
+        tx.commit().await?;
+        Ok(row)
     }
 
     async fn release_runner(&self, tenant: Tenant, id: Uuid, job: Uuid) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE executions SET runner = NULL WHERE org_id = $1 AND id = $2 AND runner = $3")
             .bind(tenant.org_id())
             .bind(id)
             .bind(job)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
-    }
-
-    async fn commit_step(&self, tenant: Tenant, c: &StepCommit) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        apply_step!(tx, tenant.org_id(), c)?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn commit_steps(&self, steps: &[(Tenant, StepCommit)]) -> Result<Vec<Result<()>>> {
-        use sqlx::Acquire as _;
+    async fn commit_step(&self, tenant: Tenant, c: &StepCommit) -> Result<StepHead> {
+        let mut outcomes = self.commit_steps(&[(tenant, c)]).await?;
+        outcomes.pop().unwrap_or(Err(StoreError::Conflict { constraint: "trace_head".into() }))
+    }
+
+    async fn commit_steps(&self, steps: &[(Tenant, &StepCommit)]) -> Result<Vec<Result<StepHead>>> {
+        let steps: Vec<(Uuid, &StepCommit)> = steps.iter().map(|(t, c)| (t.org_id(), *c)).collect();
+        // One step per execution: the heads' outcomes are told apart by id.
+        let mut ids = std::collections::HashSet::with_capacity(steps.len());
+        if !steps.iter().all(|(_, c)| ids.insert(c.execution_id)) {
+            return Err(StoreError::Conflict { constraint: "one_step_per_execution".into() });
+        }
         let mut tx = self.begin_write().await?;
-        let mut outcomes = Vec::with_capacity(steps.len());
-        for (tenant, c) in steps {
-            // Each step in a savepoint: one refused step is rolled back alone.
-            let mut one = (&mut *tx).begin().await?;
-            match apply_step!(one, tenant.org_id(), c) {
-                Ok(()) => {
-                    one.commit().await?;
-                    outcomes.push(Ok(()));
-                }
-                Err(e) => {
-                    one.rollback().await?;
-                    outcomes.push(Err(e));
-                }
-            }
+        // Heads first: a refused step has written nothing when it is found
+        // out, so the others go on in the same transaction.
+        let outcomes = move_heads!(tx, &steps)?;
+        let mut accepted: Vec<(Uuid, &StepCommit)> = steps
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| outcome.is_ok())
+            .map(|(step, _)| *step)
+            .collect();
+        // By agent: the agent rows steps update are then locked in one
+        // order by every batch in flight (no deadlock between batches).
+        accepted.sort_by_key(|(_, c)| (c.agent_id, c.execution_id));
+        append_steps!(tx, &accepted)?;
+        for (org, c) in &accepted {
+            apply_step!(tx, *org, c)?;
         }
         tx.commit().await?;
         Ok(outcomes)

@@ -72,7 +72,6 @@ fn step(id: Uuid, seq: i64, steps: i64) -> StepCommit {
     StepCommit {
         execution_id: id,
         lease: None,
-        lease_until: at,
         expected_seq: seq,
         expected_control: None,
         release_runner: false,
@@ -98,7 +97,7 @@ fn step(id: Uuid, seq: i64, steps: i64) -> StepCommit {
             prev_hash: "p".into(),
             hash: format!("h{}", seq + 1),
         }],
-        snapshot_step: Some(steps),
+        snapshot: Some((steps, json!({ "steps": steps }))),
         outputs: vec![],
         tasks: vec![],
         executions: vec![],
@@ -121,12 +120,13 @@ store_test!(
     a_group_commit_applies_each_step_or_refuses_it_alone,
     |db| async move {
         let (tenant, ids) = executions(&db.store, 3).await;
-        let batch = vec![
+        let batch = [
             (tenant, step(ids[0], 0, 1)),
             // A stale trace head: refused, and only this one.
             (tenant, step(ids[1], 7, 1)),
             (tenant, step(ids[2], 0, 1)),
         ];
+        let batch: Vec<_> = batch.iter().map(|(t, c)| (*t, c)).collect();
         let outcomes = db.store.executions().commit_steps(&batch).await.unwrap();
         assert!(outcomes[0].is_ok(), "{outcomes:?}");
         assert!(
@@ -154,13 +154,85 @@ store_test!(
             assert_eq!(
                 db.store
                     .executions()
-                    .checkpoint_at(tenant, ids[i], 1)
+                    .snapshots_through(tenant, ids[i], 1)
                     .await
                     .unwrap()
-                    .is_some(),
-                expected == 1,
+                    .len(),
+                usize::try_from(expected).unwrap(),
                 "no snapshot of a refused step"
             );
         }
+    }
+);
+
+store_test!(
+    a_group_commit_refuses_a_stale_lease_and_keeps_the_last_memory,
+    |db| async move {
+        let (tenant, ids) = executions(&db.store, 3).await;
+        let agent = Uuid::now_v7();
+        let remember = |mut c: StepCommit, value: &str| {
+            c.memories.push((agent, "k".into(), value.into()));
+            c
+        };
+        // A lease of a job that does not exist is as stale as one taken over.
+        let mut stale = remember(step(ids[1], 0, 1), "stale");
+        stale.lease = Some(cadre_store::Lease {
+            job_id: Uuid::now_v7(),
+            epoch: 1,
+        });
+        // A pause asked for before the step commits comes back with it.
+        db.store
+            .executions()
+            .control_execution(
+                tenant,
+                ids[2],
+                &cadre_store::ControlChange {
+                    from: &["queued"],
+                    control: Some("pause"),
+                    status: None,
+                    job: None,
+                },
+                now(),
+            )
+            .await
+            .unwrap()
+            .expect("queued executions can be paused");
+        let batch = [
+            remember(step(ids[0], 0, 1), "first"),
+            stale,
+            remember(step(ids[2], 0, 1), "last"),
+        ];
+        let batch: Vec<_> = batch.iter().map(|c| (tenant, c)).collect();
+        let outcomes = db.store.executions().commit_steps(&batch).await.unwrap();
+        assert_eq!(
+            outcomes[0].as_ref().ok(),
+            Some(&cadre_store::StepHead::default())
+        );
+        assert!(
+            matches!(outcomes[1], Err(StoreError::StaleLease)),
+            "{outcomes:?}"
+        );
+        assert_eq!(
+            outcomes[2].as_ref().ok().and_then(|h| h.control.as_deref()),
+            Some("pause")
+        );
+        let memories = db
+            .store
+            .executions()
+            .recall(tenant, agent, "", 10)
+            .await
+            .unwrap();
+        assert_eq!(memories, vec![("k".to_owned(), "last".to_owned())]);
+        let stale = db
+            .store
+            .executions()
+            .execution(tenant, ids[1])
+            .await
+            .unwrap();
+        assert_eq!(
+            (stale.steps, stale.trace_seq),
+            (0, 0),
+            "the stale step wrote nothing"
+        );
     }
 );
