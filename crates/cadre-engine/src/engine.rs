@@ -149,6 +149,8 @@ pub(crate) struct Landing(Arc<std::sync::Mutex<Landed>>);
 #[derive(Debug, Default)]
 struct Landed {
     at: Option<(ExecutionRow, Checkpoint)>,
+    /// `at` was just read from the database (not left by a commit).
+    fresh: bool,
     released: bool,
 }
 
@@ -163,9 +165,26 @@ impl Landing {
         self.slot().at.take()
     }
 
+    /// The execution as a commit left it, and whether it was read fresh.
+    fn take_fresh(&self) -> Option<(ExecutionRow, Checkpoint, bool)> {
+        let mut slot = self.slot();
+        let fresh = std::mem::take(&mut slot.fresh);
+        slot.at
+            .take()
+            .map(|(ex, checkpoint)| (ex, checkpoint, fresh))
+    }
+
+    /// The execution as just read from the database.
+    fn read(&self, ex: ExecutionRow, checkpoint: Checkpoint) {
+        let mut slot = self.slot();
+        slot.at = Some((ex, checkpoint));
+        slot.fresh = true;
+    }
+
     fn set(&self, ex: ExecutionRow, checkpoint: Checkpoint, released: bool) {
         let mut slot = self.slot();
         slot.at = Some((ex, checkpoint));
+        slot.fresh = false;
         slot.released |= released;
     }
 
@@ -443,7 +462,7 @@ impl Engine {
         );
         cache.agent = Some(agent);
         let checkpoint = Checkpoint::from_json(&std::mem::take(&mut ex.checkpoint.0));
-        cache.landing.set(ex, checkpoint, false);
+        cache.landing.read(ex, checkpoint);
         let outcome = async {
             loop {
                 if ctx.cancel.is_cancelled() {
@@ -481,11 +500,11 @@ impl Engine {
         cache: &mut RunCache,
     ) -> Result<Next, StepError> {
         let store = self.store();
-        let (ex, checkpoint) = match cache.landing.take() {
-            Some((mut ex, checkpoint)) => {
+        let (ex, checkpoint) = match cache.landing.take_fresh() {
+            Some((mut ex, checkpoint, fresh)) => {
                 // Steps see pause and cancel requests as they commit; a model
                 // call, the step that costs, checks for one first.
-                if checkpoint.pending.is_empty() && ex.control.is_none() {
+                if !fresh && checkpoint.pending.is_empty() && ex.control.is_none() {
                     ex.control = store.executions().control(tenant, id).await?;
                 }
                 (ex, checkpoint)
@@ -642,6 +661,9 @@ pub(crate) struct RunCache {
     pub brief: Option<(String, String)>,
     pub chain: Option<Vec<cadre_llm::Endpoint>>,
     pub plan: Option<String>,
+    /// How many messages the last model request of this run had (its
+    /// `llm_call` event holds them; the next one records only what follows).
+    pub prompted: Option<usize>,
 }
 
 /// What every part of a step reads.

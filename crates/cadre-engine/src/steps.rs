@@ -735,10 +735,19 @@ impl Engine {
         if !s.models.contains(&r.model) {
             s.models.push(r.model.clone());
         }
+        // Within a job run a request is the previous one plus what came
+        // since (the answer, tool results): the event keeps the messages
+        // from `from` on, and the first call of a run keeps them all. The
+        // digest covers the whole request.
+        let from = cache
+            .prompted
+            .filter(|&n| n <= request.messages.len())
+            .unwrap_or(0);
         step.event("llm_call", json!({
             "step": number, "model": r.model, "provider": outcome.provider,
             "messagesDigest": digest(&serde_json::to_value(&request.messages).unwrap_or_default()),
-            "request": { "messages": request.messages, "tools": request.tools.iter().map(|t| &t.name).collect::<Vec<_>>() },
+            "request": { "from": from, "messages": &request.messages[from..],
+                         "tools": request.tools.iter().map(|t| &t.name).collect::<Vec<_>>() },
             "response": { "text": r.text, "toolCalls": r.tool_calls, "finishReason": r.finish_reason },
             "tokensIn": r.usage.input_tokens, "tokensOut": r.usage.output_tokens,
             "latencyMs": outcome.latency.as_millis(), "costUsd": spec::usd(cost), "attempts": outcome.attempts,
@@ -752,11 +761,16 @@ impl Engine {
         let no_calls = calls.is_empty();
         step.checkpoint.pending = calls;
         step.snapshot_step = Some(number);
-        if no_calls {
+        let next = if no_calls {
             step.finish(ctx.ex, "completed", None);
-            return self.commit(ctx.tenant, step, Next::Stop).await;
-        }
-        self.commit(ctx.tenant, step, Next::Continue).await
+            Next::Stop
+        } else {
+            Next::Continue
+        };
+        let next = self.commit(ctx.tenant, step, next).await?;
+        // Only a committed event is one the next can build on.
+        cache.prompted = Some(request.messages.len());
+        Ok(next)
     }
 
     /// The first budget the next model call would pass, if any.

@@ -377,7 +377,9 @@ impl World {
     fn trace_kinds(&self, id: &str) -> Vec<String> {
         let verify = self.get(&format!("/api/v1/executions/{id}/trace/verify"));
         assert_eq!(verify["valid"], true, "{verify}");
-        self.get(&format!("/api/v1/executions/{id}/trace"))
+        let trace = self.get(&format!("/api/v1/executions/{id}/trace"));
+        prompts_add_up(&trace);
+        trace
             .as_array()
             .unwrap()
             .iter()
@@ -392,6 +394,34 @@ impl World {
         ));
         approvals[0].clone()
     }
+}
+
+/// Checks that every `llm_call` event's request, composed from the events
+/// before it (each keeps the messages from its `from` on), is the request
+/// its `messagesDigest` was taken of; returns how many events kept only
+/// what followed an earlier one.
+fn prompts_add_up(trace: &Value) -> usize {
+    let mut messages: Vec<Value> = Vec::new();
+    let mut incremental = 0;
+    for event in trace
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "llm_call")
+    {
+        let request = &event["data"]["request"];
+        let from = usize::try_from(request["from"].as_u64().unwrap()).unwrap();
+        assert!(from <= messages.len(), "{event}");
+        incremental += usize::from(from > 0);
+        messages.truncate(from);
+        messages.extend(request["messages"].as_array().unwrap().iter().cloned());
+        assert_eq!(
+            cadre_engine::trace::digest(&Value::Array(messages.clone())),
+            event["data"]["messagesDigest"].as_str().unwrap(),
+            "the prompt of {event} composes from the events before it"
+        );
+    }
+    incremental
 }
 
 /// How many events of `kind` a trace holds.
@@ -850,12 +880,17 @@ fn budgets_loops_and_cancel_each_end_an_execution_with_its_reason() {
     assert_eq!(done["steps"], 3, "no model call past the budget");
 
     let agent = w.agent(json!({}));
-    let done = w.finished(&w.execute(&agent, "Loop on purpose"));
+    let looped = w.execute(&agent, "Loop on purpose");
+    let done = w.finished(&looped);
     assert_eq!(done["status"], "failed");
     assert!(
         done["error"].as_str().unwrap().starts_with("loop detected"),
         "{done}"
     );
+    // One job run, several model calls: each after the first records only
+    // what followed the one before.
+    let trace = w.get(&format!("/api/v1/executions/{looped}/trace"));
+    assert!(prompts_add_up(&trace) >= 2, "{trace:#}");
 
     let id = w.execute(&agent, "Forever busy");
     w.wait(&id, |e| e["steps"].as_i64().unwrap_or(0) >= 2);
