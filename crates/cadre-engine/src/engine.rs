@@ -161,12 +161,9 @@ impl Landing {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(crate) fn take(&self) -> Option<(ExecutionRow, Checkpoint)> {
-        self.slot().at.take()
-    }
-
-    /// The execution as a commit left it, and whether it was read fresh.
-    fn take_fresh(&self) -> Option<(ExecutionRow, Checkpoint, bool)> {
+    /// The execution as the last commit (or the run's read) left it, and
+    /// whether it was just read from the database.
+    pub(crate) fn take(&self) -> Option<(ExecutionRow, Checkpoint, bool)> {
         let mut slot = self.slot();
         let fresh = std::mem::take(&mut slot.fresh);
         slot.at
@@ -500,7 +497,7 @@ impl Engine {
         cache: &mut RunCache,
     ) -> Result<Next, StepError> {
         let store = self.store();
-        let (ex, checkpoint) = match cache.landing.take_fresh() {
+        let (ex, checkpoint) = match cache.landing.take() {
             Some((mut ex, checkpoint, fresh)) => {
                 // Steps see pause and cancel requests as they commit; a model
                 // call, the step that costs, checks for one first.

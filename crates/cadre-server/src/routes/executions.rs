@@ -268,7 +268,12 @@ pub(crate) async fn fork_handler(
         (Some(edited), _) => {
             let parsed: Checkpoint = serde_json::from_value(edited)
                 .map_err(|e| ApiError::unprocessable("state", format!("not an execution state: {e}")))?;
-            parsed.to_json()
+            // A new execution has kept no snapshots, whatever the state says.
+            Checkpoint {
+                snapshotted: 0,
+                ..parsed
+            }
+            .to_json()
         }
         (None, 0) => Checkpoint::default().to_json(),
         (None, step) => Checkpoint::compose(

@@ -475,10 +475,10 @@ macro_rules! move_heads {
                         .push_bind(s.clear_control)
                         .push_bind(s.clear_input)
                         .push_bind(head.map(|e| e.seq))
-                        .push_bind(head.map(|e| e.hash.clone()))
+                        .push_bind(head.map(|e| e.hash.as_str()))
                         .push_bind(c.at)
                         .push_bind(c.release_runner)
-                        .push_bind(c.expected_control.clone().unwrap_or_default())
+                        .push_bind(c.expected_control.as_deref().unwrap_or(""))
                         .push_bind(c.lease.map(|l| l.job_id))
                         .push_bind(c.lease.map_or(0, |l| l.epoch));
                 });
@@ -577,17 +577,26 @@ macro_rules! append_steps {
                 insert.push(" ON CONFLICT (execution_id, step) DO UPDATE SET state = excluded.state");
                 insert.build().execute(&mut *$tx).await?;
             }
-            // One row per key: a multi-row upsert may not touch a row twice,
-            // and the last step's value wins as it would one by one.
-            let mut memories: Vec<(Uuid, &Uuid, &str, &str, OffsetDateTime)> = Vec::new();
-            for (org, c) in steps {
-                for (agent, key, value) in &c.memories {
-                    memories.retain(|m| !(m.0 == *org && m.1 == agent && m.2 == key));
-                    memories.push((*org, agent, key, value, c.at));
-                }
-            }
-            // In key order, so concurrent batches lock rows in one order.
+            // In key order, so concurrent batches lock rows in one order, and
+            // one row per key: a multi-row upsert may not touch a row twice.
+            // The sort is stable, so of equal keys the last written is last;
+            // it takes the place of the one kept, as one by one it would win.
+            let mut memories: Vec<(Uuid, &Uuid, &str, &str, OffsetDateTime)> = steps
+                .iter()
+                .flat_map(|(org, c)| {
+                    c.memories
+                        .iter()
+                        .map(move |(agent, key, value)| (*org, agent, key.as_str(), value.as_str(), c.at))
+                })
+                .collect();
             memories.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+            memories.dedup_by(|later, kept| {
+                let same = (later.0, later.1, later.2) == (kept.0, kept.1, kept.2);
+                if same {
+                    std::mem::swap(later, kept);
+                }
+                same
+            });
             for chunk in memories.chunks(STEP_ROWS_CHUNK) {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO memories (org_id, agent_id, key, value, created_at, updated_at) ",

@@ -1065,6 +1065,26 @@ fn fork_reruns_from_a_step_and_tasks_run_again_by_id() {
         keys[0].starts_with(&id) && keys[1].starts_with(&fork_id),
         "{keys:?}"
     );
+    // A "what if" state starts a new execution: whatever it says earlier
+    // snapshots held, the new one keeps its own, and can be forked in turn.
+    let state = json!({ "messages": [{ "role": "user", "content": "Go on" }], "snapshotted": 1 });
+    let (status, what_if) = w.api.call(
+        "POST",
+        &format!("/api/v1/executions/{id}/fork"),
+        Some(json!({ "fromStep": 2, "state": state })),
+        &w.token,
+    );
+    assert_eq!(status, 202, "{what_if}");
+    let what_if = what_if["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(w.finished(&what_if)["status"], "completed");
+    let (status, again) = w.api.call(
+        "POST",
+        &format!("/api/v1/executions/{what_if}/fork"),
+        Some(json!({ "fromStep": 1 })),
+        &w.token,
+    );
+    assert_eq!(status, 202, "{again}");
+    w.finished(again["data"]["id"].as_str().unwrap());
 
     let task = done["taskId"].as_str().unwrap();
     let (status, again) = w.api.call(
