@@ -91,6 +91,8 @@ pub(crate) struct Inner {
     pub(crate) llm: Llm,
     pub(crate) egress: Egress,
     config: EngineConfig,
+    realtime: cadre_realtime::Realtime,
+    projects: crate::live::Projects,
 }
 
 /// Why a step could not be taken (the job decides what to do).
@@ -347,6 +349,7 @@ impl Engine {
         llm: Llm,
         egress: Egress,
         config: EngineConfig,
+        realtime: cadre_realtime::Realtime,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -356,6 +359,8 @@ impl Engine {
                 llm,
                 egress,
                 config,
+                realtime,
+                projects: crate::live::Projects::default(),
             }),
         }
     }
@@ -634,12 +639,20 @@ impl Engine {
             row.trace_seq = head.seq;
             row.trace_hash.clone_from(&head.hash);
         }
-        let head = self
+        let (head, commit) = self
             .inner
             .commits
             .commit(self.store(), tenant, step.commit)
             .await?;
         (row.control, row.input) = (head.control, head.input);
+        let project = self
+            .inner
+            .projects
+            .of(self.store(), tenant, row.task_id)
+            .await;
+        for notice in crate::live::step_notices(&row, project, commit) {
+            self.inner.realtime.publish(notice);
+        }
         step.landing.set(row, step.checkpoint, released);
         if added_jobs {
             self.store().jobs_added(QUEUE).await;

@@ -25,11 +25,10 @@ const MAX_BATCH: usize = 128;
 /// Batches in flight at once on PostgreSQL.
 const PG_LEADERS: usize = 4;
 
-type Waiting = (
-    Tenant,
-    StepCommit,
-    oneshot::Sender<Result<StepHead, StoreError>>,
-);
+/// A committed step comes back with its commit, for what is announced.
+type Outcome = Result<(StepHead, StepCommit), StoreError>;
+
+type Waiting = (Tenant, StepCommit, oneshot::Sender<Outcome>);
 
 #[derive(Debug, Default)]
 pub(crate) struct GroupCommit {
@@ -64,13 +63,14 @@ impl GroupCommit {
     }
 
     /// Commits one step, together with whatever other steps are waiting;
-    /// returns what others changed on the execution meanwhile.
+    /// returns what others changed on the execution meanwhile, and the
+    /// commit.
     pub(crate) async fn commit(
         &self,
         store: &Store,
         tenant: Tenant,
         commit: StepCommit,
-    ) -> Result<StepHead, StoreError> {
+    ) -> Outcome {
         let leaders = if store.backend_name() == "sqlite" {
             1
         } else {
@@ -113,16 +113,17 @@ async fn write(store: &Store, batch: Vec<Waiting>) {
     let refs: Vec<(Tenant, &StepCommit)> = steps.iter().map(|(t, c)| (*t, c)).collect();
     match store.executions().commit_steps(&refs).await {
         Ok(outcomes) => {
-            for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                let _ = reply.send(outcome);
+            for ((reply, outcome), (_, commit)) in replies.into_iter().zip(outcomes).zip(steps) {
+                let _ = reply.send(outcome.map(|head| (head, commit)));
             }
         }
         // The transaction itself failed: each step on its own, so each
         // gets its own answer.
         Err(e) => {
             tracing::warn!(error = %e, steps = steps.len(), "a group commit failed; committing its steps one by one");
-            for ((tenant, commit), reply) in steps.iter().zip(replies) {
-                let _ = reply.send(store.executions().commit_step(*tenant, commit).await);
+            for ((tenant, commit), reply) in steps.into_iter().zip(replies) {
+                let outcome = store.executions().commit_step(tenant, &commit).await;
+                let _ = reply.send(outcome.map(|head| (head, commit)));
             }
         }
     }

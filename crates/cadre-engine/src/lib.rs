@@ -8,6 +8,7 @@ mod context;
 pub mod egress;
 pub mod engine;
 mod group_commit;
+pub mod live;
 pub mod models;
 pub mod spec;
 mod steps;

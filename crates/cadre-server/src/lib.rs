@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod request_context;
 mod routes;
 mod state;
+mod ws;
 
 use std::net::SocketAddr;
 

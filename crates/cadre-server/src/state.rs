@@ -40,6 +40,8 @@ pub struct AppParts {
     pub mailer: Option<cadre_identity::mail::Mailer>,
     /// The model gateway and default providers.
     pub llm: crate::models::Llm,
+    /// The event bus WebSocket and SSE clients listen to.
+    pub realtime: cadre_realtime::Realtime,
 }
 
 impl AppParts {
@@ -53,6 +55,7 @@ impl AppParts {
         instance_id: Uuid,
         jwt_secret: &[u8],
         master_key: &[u8; 32],
+        realtime: cadre_realtime::Realtime,
     ) -> anyhow::Result<Self> {
         use std::time::Duration;
 
@@ -96,6 +99,7 @@ impl AppParts {
             store,
             supervisor,
             instance_id,
+            realtime,
         })
     }
 }
@@ -145,6 +149,10 @@ impl AppState {
 
     pub fn mailer(&self) -> Option<&cadre_identity::mail::Mailer> {
         self.inner.parts.mailer.as_ref()
+    }
+
+    pub fn realtime(&self) -> &cadre_realtime::Realtime {
+        &self.inner.parts.realtime
     }
 
     pub fn public_url(&self) -> &str {

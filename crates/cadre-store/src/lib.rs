@@ -20,7 +20,7 @@ pub use areas::api_keys::{ApiKeyQueries, ApiKeyRow, NewApiKey};
 pub use areas::audit::{
     AuditFilter, AuditQueries, AuditRow, ChainCheck, NewAuditEntry, PLATFORM_CHAIN,
 };
-pub use areas::events::{Actor, EventQueries, EventRow};
+pub use areas::events::{Actor, CommittedEvents, EventQueries, EventRow};
 pub use areas::executions::{
     AgentMetrics, ApprovalRow, ControlChange, Decision, ExecutionFilter, ExecutionQueries,
     ExecutionRow, ExecutionState, IntentRow, NewApproval, NewExecution, NewIntent, StepCommit,
@@ -37,7 +37,7 @@ pub use areas::orgs::{
 };
 pub use areas::projects::{NewProject, ProjectPatch, ProjectQueries, ProjectRow};
 pub use areas::schedules::{CatchUp, NewSchedule, ScheduleQueries, ScheduleRow};
-pub use areas::sessions::{NewRefreshToken, RefreshUse, SessionQueries};
+pub use areas::sessions::{NewRefreshToken, RefreshUse, SessionQueries, WsHolder};
 pub use areas::task_graph::{DependencyRow, Graph, GraphQueries, Readiness};
 pub use areas::task_templates::{TaskTemplateQueries, TaskTemplateRow};
 pub use areas::tasks::{

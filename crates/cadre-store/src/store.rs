@@ -76,6 +76,8 @@ pub(crate) trait Backend:
     + 'static
 {
     fn name(&self) -> &'static str;
+    /// Where committed domain events go.
+    fn event_sink(&self) -> &crate::areas::events::EventSink;
     /// Closes the pool: waits for checked-out connections, refuses new ones.
     async fn close(&self);
     /// Tells other processes sharing the database that `queue` has work.
@@ -170,6 +172,13 @@ impl Store {
     /// database needs one. The caller runs it for the life of the process.
     pub fn job_listener(&self) -> Option<JobListener> {
         self.backend.job_listener(Arc::clone(&self.wakeups))
+    }
+
+    /// Hands every domain event to `sink` once its transaction has
+    /// committed (the real-time layer installs one at start-up; a second
+    /// call is ignored).
+    pub fn on_committed_events(&self, sink: Arc<dyn crate::CommittedEvents>) {
+        self.backend.event_sink().install(sink);
     }
 
     /// `sqlite` or `postgres`.

@@ -71,6 +71,7 @@ impl Application {
             .context("applying database migrations")?;
 
         let supervisor = Supervisor::new();
+        let realtime = start_realtime(&config, &store, &supervisor).await?;
         let instance_id = cadre_types::new_id();
         register_instance(&store, instance_id, role).await?;
         spawn_heartbeat(&supervisor, store.clone(), instance_id);
@@ -92,7 +93,7 @@ impl Application {
                     .saturating_sub(Duration::from_secs(2)),
                 ..cadre_worker::WorkerConfig::default()
             };
-            let engine = build_engine(&config, &store, &keys)?;
+            let engine = build_engine(&config, &store, &keys, realtime.clone())?;
             // Job kinds register here as the features that enqueue them land.
             let registry = cadre_worker::Registry::default()
                 .on(cadre_worker::probe::KIND, cadre_worker::probe::run)
@@ -137,6 +138,7 @@ impl Application {
                 instance_id,
                 &jwt,
                 master,
+                realtime.clone(),
             )
             .await?;
             let state = AppState::new(parts);
@@ -161,6 +163,7 @@ impl Application {
             database = %describe_database(&config),
             schema_version = schema,
             rate_limits,
+            event_bus = realtime.backend(),
             jwt_signing_from = %keys.jwt_origin,
             master_encryption_from = %keys.master_origin,
             "cadre started"
@@ -298,7 +301,8 @@ fn spawn_heartbeat(supervisor: &Supervisor, store: Store, id: Uuid) {
     );
 }
 
-/// Deletes finished jobs older than `retention`, hourly.
+/// Deletes finished jobs older than `retention` and expired WebSocket
+/// tokens, hourly.
 fn spawn_job_retention(supervisor: &Supervisor, store: Store, retention: Duration) {
     supervisor.spawn(
         TaskSpec::helper("job-retention"),
@@ -319,6 +323,11 @@ fn spawn_job_retention(supervisor: &Supervisor, store: Store, retention: Duratio
                     Ok(n) => tracing::info!(jobs = n, "deleted finished jobs past their retention"),
                     Err(e) => tracing::warn!(error = %e, "could not delete old jobs"),
                 }
+                // WebSocket tokens live five minutes; an hour-old one is dead.
+                let hour_ago = cadre_types::time::now() - Duration::from_secs(3600);
+                if let Err(e) = store.sessions().purge_ws_tokens(hour_ago).await {
+                    tracing::warn!(error = %e, "could not delete expired WebSocket tokens");
+                }
             }
         },
     );
@@ -327,11 +336,28 @@ fn spawn_job_retention(supervisor: &Supervisor, store: Store, retention: Duratio
 /// How often API-key `last_used_at` is written (batched, not per request).
 const KEY_USAGE_FLUSH_EVERY: Duration = Duration::from_secs(30);
 
+/// The event bus (through Redis when `redis.url` is set), fed with every
+/// domain event the store commits. Workers publish to it too, so with
+/// Redis a `cadre worker` process's steps reach the API servers' clients.
+async fn start_realtime(
+    config: &Config,
+    store: &Store,
+    supervisor: &Supervisor,
+) -> Result<cadre_realtime::Realtime> {
+    let url = cadre_config::ExposeSecret::expose_secret(&config.redis.url);
+    let realtime = cadre_realtime::Realtime::connect(url, supervisor, cadre_realtime::Limits::default())
+        .await
+        .context("starting the event bus: cannot reach Redis (redis.url / CADRE_REDIS_URL); check that it is running")?;
+    store.on_committed_events(std::sync::Arc::new(realtime.clone()));
+    Ok(realtime)
+}
+
 /// The agent engine the workers run executions with.
 fn build_engine(
     config: &Config,
     store: &Store,
     keys: &data_dir::Keys,
+    realtime: cadre_realtime::Realtime,
 ) -> Result<cadre_engine::Engine> {
     let master = secrecy::ExposeSecret::expose_secret(&keys.master_key);
     let previous = config.secrets.previous_master_key_bytes()?;
@@ -362,6 +388,7 @@ fn build_engine(
                 cadre_engine::TokenQuotas::default()
             },
         },
+        realtime,
     ))
 }
 

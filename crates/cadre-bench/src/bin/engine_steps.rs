@@ -137,7 +137,7 @@ async fn setup(store: Store) -> anyhow::Result<Bench> {
     })
 }
 
-fn engine(store: &Store) -> anyhow::Result<Engine> {
+fn engine(store: &Store, supervisor: &Supervisor) -> anyhow::Result<Engine> {
     let keyring = cadre_identity::secrets::Keyring::new(&[7; 32], &[])?;
     let llm = cadre_engine::models::Llm {
         gateway: cadre_llm::Gateway::default(),
@@ -159,16 +159,18 @@ fn engine(store: &Store) -> anyhow::Result<Engine> {
             stream_model_calls: false,
             ..EngineConfig::default()
         },
+        // Steps are announced as in `cadre serve`, though nobody listens.
+        cadre_realtime::Realtime::memory(supervisor, cadre_realtime::Limits::default()),
     ))
 }
 
 fn start_workers(store: &Store, slots: usize) -> anyhow::Result<Supervisor> {
-    let engine = engine(store)?;
+    let supervisor = Supervisor::new();
+    let engine = engine(store, &supervisor)?;
     let registry = Registry::default().on(cadre_engine::ADVANCE, move |ctx| {
         let engine = engine.clone();
         async move { engine.run(ctx).await }
     });
-    let supervisor = Supervisor::new();
     let config = WorkerConfig {
         queues: vec![(cadre_engine::QUEUE.to_owned(), slots)],
         ..WorkerConfig::default()

@@ -46,6 +46,15 @@ pub const ROUTES: &[(&str, &str, Access, Category)] = &[
     ("POST", "/api/v1/auth/reset-password", Public, Unlimited),
     ("GET", "/api/v1/auth/me", Authenticated, Api),
     ("PATCH", "/api/v1/auth/me", Authenticated, Api),
+    // Live traffic never spends the API budget (SPEC §7.4).
+    ("POST", "/api/v1/auth/ws-token", Authenticated, Unlimited),
+    ("GET", "/ws", Public, Unlimited),
+    (
+        "GET",
+        "/api/v1/executions/{id}/events",
+        Org(View),
+        Unlimited,
+    ),
     // The org comes from the query, the body or the key itself.
     ("GET", "/api/v1/api-keys", Org(ManageOrg), Api),
     ("POST", "/api/v1/api-keys", Org(ManageOrg), Api),

@@ -188,55 +188,16 @@ impl Caller {
                 ErrorCode::InternalError.default_message(),
             ));
         };
-        let store = self.state.store();
-        let plan = match &self.principal {
-            Some(Principal::User { id, .. }) => {
-                let (role, plan) = store
-                    .orgs()
-                    .membership(*id, org_id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("resource"))?;
-                if !permissions::role_allows(role, permission) {
-                    return Err(forbidden(permission, &format!("the {role} role")));
-                }
-                self.scope.update(|s| s.role = Some(role));
-                plan
-            }
-            Some(Principal::ApiKey {
-                org_id: key_org,
-                created_by,
-                scopes,
-                ..
-            }) => {
-                if *key_org != org_id {
-                    return Err(ApiError::not_found("resource"));
-                }
-                if !permissions::scopes_allow(scopes, permission) {
-                    return Err(forbidden(permission, "this API key's scopes"));
-                }
-                // A key never does more than the member who created it can.
-                let (role, plan) = store
-                    .orgs()
-                    .membership(*created_by, org_id)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            ErrorCode::InvalidApiKey,
-                            "the member who created this API key has left the organization",
-                        )
-                    })?;
-                if !permissions::role_allows(role, permission) {
-                    return Err(forbidden(permission, "the role of this API key's creator"));
-                }
-                plan
-            }
-            None => {
-                return Err(ApiError::new(
-                    ErrorCode::MissingToken,
-                    ErrorCode::MissingToken.default_message(),
-                ));
-            }
+        let Some(principal) = &self.principal else {
+            return Err(ApiError::new(
+                ErrorCode::MissingToken,
+                ErrorCode::MissingToken.default_message(),
+            ));
         };
+        let (role, plan) = check_access(&self.state, principal, org_id, permission).await?;
+        if let Some(role) = role {
+            self.scope.update(|s| s.role = Some(role));
+        }
         self.scope.update(|s| s.org_id = Some(org_id));
         self.limit(plan).await?;
         #[expect(
@@ -328,6 +289,78 @@ impl Caller {
     }
 }
 
+/// Whether `principal` may act in `org_id` with `permission`: the user's
+/// role (`None` for API keys, which act with their scopes) and the org's
+/// plan. A principal outside the org gets 404: it never learns the org
+/// exists.
+async fn check_access(
+    state: &AppState,
+    principal: &Principal,
+    org_id: Uuid,
+    permission: Permission,
+) -> Result<(Option<cadre_types::Role>, Plan), ApiError> {
+    let store = state.store();
+    match principal {
+        Principal::User { id, .. } => {
+            let (role, plan) = store
+                .orgs()
+                .membership(*id, org_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("resource"))?;
+            if !permissions::role_allows(role, permission) {
+                return Err(forbidden(permission, &format!("the {role} role")));
+            }
+            Ok((Some(role), plan))
+        }
+        Principal::ApiKey {
+            org_id: key_org,
+            created_by,
+            scopes,
+            ..
+        } => {
+            if *key_org != org_id {
+                return Err(ApiError::not_found("resource"));
+            }
+            if !permissions::scopes_allow(scopes, permission) {
+                return Err(forbidden(permission, "this API key's scopes"));
+            }
+            // A key never does more than the member who created it can.
+            let (role, plan) = store
+                .orgs()
+                .membership(*created_by, org_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::InvalidApiKey,
+                        "the member who created this API key has left the organization",
+                    )
+                })?;
+            if !permissions::role_allows(role, permission) {
+                return Err(forbidden(permission, "the role of this API key's creator"));
+            }
+            Ok((None, plan))
+        }
+    }
+}
+
+/// Authorizes a principal outside a request (a WebSocket subscription):
+/// the same membership, role and scope checks as [`Caller::authorize`],
+/// without counting against the API rate limit (SPEC §7.4: the UI's own
+/// live traffic never spends a user's API budget).
+pub(crate) async fn authorize_principal(
+    state: &AppState,
+    principal: &Principal,
+    org_id: Uuid,
+    permission: Permission,
+) -> Result<Tenant, ApiError> {
+    check_access(state, principal, org_id, permission).await?;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "this is the authorization layer: membership was just checked"
+    )]
+    Ok(Tenant::new(org_id))
+}
+
 fn forbidden(permission: Permission, what: &str) -> ApiError {
     ApiError::new(
         ErrorCode::Forbidden,
@@ -379,6 +412,31 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
     }
 }
 
+/// The principal behind a WebSocket token: the user, or the API key if it
+/// is still active.
+pub(crate) async fn ws_principal(
+    holder: cadre_store::WsHolder,
+    state: &AppState,
+) -> Result<Principal, ApiError> {
+    match holder {
+        cadre_store::WsHolder::User(id) => Ok(Principal::User { id }),
+        cadre_store::WsHolder::ApiKey(id) => {
+            let row = state
+                .store()
+                .api_keys()
+                .active_api_key_by_id(id, cadre_types::time::now())
+                .await?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::InvalidApiKey,
+                        ErrorCode::InvalidApiKey.default_message(),
+                    )
+                })?;
+            Ok(key_principal(row))
+        }
+    }
+}
+
 async fn api_key_principal(key: &str, state: &AppState) -> Result<Principal, ApiError> {
     let invalid = || {
         ApiError::new(
@@ -396,11 +454,15 @@ async fn api_key_principal(key: &str, state: &AppState) -> Result<Principal, Api
         .await?
         .ok_or_else(invalid)?;
     state.key_usage().record(row.id);
-    Ok(Principal::ApiKey {
+    Ok(key_principal(row))
+}
+
+fn key_principal(row: cadre_store::ApiKeyRow) -> Principal {
+    Principal::ApiKey {
         id: row.id,
         org_id: row.org_id,
         created_by: row.created_by,
         scopes: row.scopes.0,
         rate_limit: row.rate_limit_per_minute,
-    })
+    }
 }

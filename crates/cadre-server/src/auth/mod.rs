@@ -14,4 +14,5 @@ mod limits;
 pub use access::{Access, Category};
 pub(crate) use caller::RequestScope;
 pub use caller::{Caller, Principal};
+pub(crate) use caller::{authorize_principal, ws_principal};
 pub use limits::{KeyUsage, Limits};

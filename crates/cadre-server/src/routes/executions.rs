@@ -229,7 +229,23 @@ pub(crate) async fn start_execution(
         .create_execution(tenant, &execution, &job)
         .await?;
     state.store().jobs_added(cadre_engine::QUEUE).await;
+    announce(state, tenant, &row).await;
     Ok(row.into())
+}
+
+/// Tells real-time subscribers what an API action did to an execution
+/// (the engine announces its own steps).
+async fn announce(state: &AppState, tenant: Tenant, row: &cadre_store::ExecutionRow) {
+    let project = state
+        .store()
+        .tasks()
+        .task_any(tenant, row.task_id)
+        .await
+        .ok()
+        .map(|t| t.project_id);
+    state
+        .realtime()
+        .publish(cadre_engine::live::execution_update(row, project));
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -522,6 +538,7 @@ async fn control(
     match row {
         Some(row) => {
             state.store().jobs_added(cadre_engine::QUEUE).await;
+            announce(state, tenant, &row).await;
             Ok(ApiResponse::ok(row.into()))
         }
         None => {
@@ -605,6 +622,7 @@ pub(crate) async fn input_handler(
     {
         Some(row) => {
             state.store().jobs_added(cadre_engine::QUEUE).await;
+            announce(&state, tenant, &row).await;
             Ok(ApiResponse::ok(row.into()))
         }
         None => Err(ApiError::new(
@@ -700,6 +718,23 @@ async fn decide(
         (reason.map(|r| r.chars().take(2000).collect()), None)
     };
     let by = caller.principal().map(|p| p.actor().1).unwrap_or_default();
+    let row = record_decision(state, tenant, id, status, by, reason, edited).await?;
+    Ok(ApiResponse::ok(row.into()))
+}
+
+/// Records a decision on an approval of `tenant` (the caller was
+/// authorized for it), wakes the execution and announces it; 409 when the
+/// approval was already decided or has expired. Shared by the REST routes
+/// and the WebSocket's `approve`.
+pub(crate) async fn record_decision(
+    state: &AppState,
+    tenant: Tenant,
+    id: Uuid,
+    status: &str,
+    by: Uuid,
+    reason: Option<String>,
+    edited: Option<Value>,
+) -> ApiResult<cadre_store::ApprovalRow> {
     let approval = state.store().executions().approval(tenant, id).await?;
     let job = advance_job(
         approval.execution_id,
@@ -721,7 +756,23 @@ async fn decide(
     {
         Some(row) => {
             state.store().jobs_added(cadre_engine::QUEUE).await;
-            Ok(ApiResponse::ok(row.into()))
+            state.realtime().publish(cadre_realtime::Notice::new(
+                "approval_resolved",
+                cadre_realtime::Scope {
+                    execution: Some(row.execution_id),
+                    agent: Some(row.agent_id),
+                    ..cadre_realtime::Scope::org(row.org_id)
+                },
+                serde_json::json!({
+                    "approvalId": row.id,
+                    "executionId": row.execution_id,
+                    "status": row.status,
+                    "decidedBy": row.decided_by,
+                    "reason": row.reason,
+                    "editedArguments": row.edited_details.as_ref().map(|d| &d.0),
+                }),
+            ));
+            Ok(row)
         }
         None => Err(ApiError::new(
             ErrorCode::Conflict,

@@ -42,6 +42,22 @@ pub(crate) struct HealthDetailedOut {
     background_tasks: BackgroundCheck,
     model_providers: ProvidersCheck,
     queue: QueueCheck,
+    event_bus: EventBusCheck,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EventBusCheck {
+    /// `up`, or `degraded` when Redis does not answer (live updates stop;
+    /// nothing stored is affected).
+    status: &'static str,
+    /// `memory` (this process only) or `redis` (shared by every instance).
+    backend: &'static str,
+    /// Open WebSocket and SSE connections on this instance.
+    connections: u64,
+    /// Events dropped because the bus's outbox was full, since start.
+    dropped: u64,
+    error: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -155,13 +171,27 @@ pub(crate) async fn health_detailed_handler(
         anthropic_key: defaults.anthropic_api_key.is_some(),
         open_circuits,
     };
+    let realtime = state.realtime();
+    let bus_error = realtime.check().await.err();
+    let event_bus = EventBusCheck {
+        status: if bus_error.is_none() {
+            "up"
+        } else {
+            "degraded"
+        },
+        backend: realtime.backend(),
+        connections: realtime.connections(),
+        dropped: realtime.dropped(),
+        error: bus_error,
+    };
     let status = match (
         database.status,
         background_tasks.status,
         model_providers.status,
+        event_bus.status,
     ) {
-        ("down", _, _) => "down",
-        (_, "degraded", _) | (_, _, "degraded") => "degraded",
+        ("down", _, _, _) => "down",
+        (_, "degraded", _, _) | (_, _, "degraded", _) | (_, _, _, "degraded") => "degraded",
         _ => "ok",
     };
     let report = HealthDetailedOut {
@@ -172,6 +202,7 @@ pub(crate) async fn health_detailed_handler(
         background_tasks,
         model_providers,
         queue,
+        event_bus,
     };
     if status == "down" {
         let details = serde_json::to_value(&report).unwrap_or_default();

@@ -13,6 +13,7 @@ mod meta;
 mod models;
 mod orgs;
 mod projects;
+mod realtime;
 mod task_graph;
 mod task_io;
 mod task_templates;
@@ -23,6 +24,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+
+pub(crate) use executions::record_decision;
 
 /// Every `/api/v1` route, with its OpenAPI description.
 pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
@@ -36,6 +39,8 @@ pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::forgot_password_handler))
         .routes(routes!(auth::reset_password_handler))
         .routes(routes!(auth::me_handler, auth::update_me_handler))
+        .routes(routes!(realtime::ws_token_handler))
+        .routes(routes!(realtime::execution_events_handler))
         .routes(routes!(
             api_keys::list_api_keys_handler,
             api_keys::create_api_key_handler
@@ -133,4 +138,5 @@ pub(crate) fn outside_api() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/metrics", get(meta::metrics_handler))
         .route("/api/v1/openapi.json", get(meta::openapi_handler))
+        .route("/ws", get(realtime::ws_handler))
 }

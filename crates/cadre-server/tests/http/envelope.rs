@@ -36,6 +36,12 @@ async fn detailed_health_reports_the_database() {
         (Some("up"), Some(false)),
         "{providers}"
     );
+    let bus = &json["data"]["eventBus"];
+    assert_eq!(
+        (&bus["status"], &bus["backend"]),
+        (&serde_json::json!("up"), &serde_json::json!("memory")),
+        "{bus}"
+    );
 }
 
 #[tokio::test]

@@ -38,13 +38,24 @@ impl TestServer {
             .collect();
         let config = Config::load(Sources::Given(vars), &Overrides::default()).unwrap();
         let db = TestDb::sqlite().await;
+        let supervisor = Supervisor::new();
+        let realtime = cadre_realtime::Realtime::connect(
+            cadre_config::ExposeSecret::expose_secret(&config.redis.url),
+            &supervisor,
+            cadre_realtime::Limits::default(),
+        )
+        .await
+        .unwrap();
+        db.store
+            .on_committed_events(std::sync::Arc::new(realtime.clone()));
         let parts = AppParts::from_config(
             &config,
             db.store.clone(),
-            Supervisor::new(),
+            supervisor,
             uuid::Uuid::now_v7(),
             TEST_JWT_SECRET,
             &[9; 32],
+            realtime,
         )
         .await
         .unwrap();

@@ -216,6 +216,11 @@ fn foreign_requests(a: &World) -> Vec<(Method, String, Option<Value>)> {
             None,
         ),
         (
+            Method::GET,
+            format!("/api/v1/executions/{execution}/events"),
+            None,
+        ),
+        (
             Method::POST,
             format!("/api/v1/executions/{execution}/pause"),
             None,

@@ -23,6 +23,7 @@ mod middleware;
 mod models;
 mod openapi;
 mod orgs;
+mod realtime;
 mod redis_limits;
 mod routes;
 mod shutdown;

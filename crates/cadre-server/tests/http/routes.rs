@@ -24,6 +24,7 @@ fn served_routes() -> BTreeSet<(String, String)> {
     // Served outside the OpenAPI document.
     routes.insert(("GET".to_owned(), "/metrics".to_owned()));
     routes.insert(("GET".to_owned(), "/api/v1/openapi.json".to_owned()));
+    routes.insert(("GET".to_owned(), "/ws".to_owned()));
     routes
 }
 

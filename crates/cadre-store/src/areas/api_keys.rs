@@ -53,6 +53,12 @@ pub trait ApiKeyQueries: Send + Sync {
         key_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<ApiKeyRow>>;
+    /// The key with this id if it is neither revoked nor expired.
+    async fn active_api_key_by_id(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApiKeyRow>>;
     /// Records last use for many keys in one statement per key batch.
     async fn touch_api_keys(&self, ids: &[Uuid], at: OffsetDateTime) -> Result<()>;
 }
@@ -108,6 +114,16 @@ super::for_both_backends!(ApiKeyQueries {
             "SELECT ", key_columns!(), " FROM api_keys
              WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)"))
         .bind(key_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn active_api_key_by_id(&self, id: Uuid, now: OffsetDateTime) -> Result<Option<ApiKeyRow>> {
+        Ok(sqlx::query_as::<_, ApiKeyRow>(concat!(
+            "SELECT ", key_columns!(), " FROM api_keys
+             WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)"))
+        .bind(id)
         .bind(now)
         .fetch_optional(&self.pool)
         .await?)

@@ -51,6 +51,37 @@ pub struct EventRow {
     pub created_at: OffsetDateTime,
 }
 
+/// Told about domain events once the transaction that wrote them has
+/// committed, in commit order within one process.
+pub trait CommittedEvents: Send + Sync {
+    fn committed(&self, events: Vec<EventRow>);
+}
+
+/// The backend's slot for the [`CommittedEvents`] sink, empty until the
+/// application installs one.
+#[derive(Clone, Default)]
+pub(crate) struct EventSink(
+    std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn CommittedEvents>>>,
+);
+
+impl EventSink {
+    pub(crate) fn install(&self, sink: std::sync::Arc<dyn CommittedEvents>) {
+        if self.0.set(sink).is_err() {
+            tracing::warn!("a committed-events sink was already installed; keeping the first");
+        }
+    }
+
+    /// Called right after a commit with the events the transaction wrote.
+    pub(crate) fn send(&self, events: Vec<EventRow>) {
+        if events.is_empty() {
+            return;
+        }
+        if let Some(sink) = self.0.get() {
+            sink.committed(events);
+        }
+    }
+}
+
 #[async_trait::async_trait]
 pub trait EventQueries: Send + Sync {
     /// The org's events, newest first; only those before `before` (an event
@@ -64,26 +95,41 @@ pub trait EventQueries: Send + Sync {
     ) -> Result<Vec<EventRow>>;
 }
 
-/// Writes a domain event in `$tx`; evaluates to `Result<()>`.
+/// Writes a domain event in `$tx` and keeps its row in `$out` (a
+/// `Vec<EventRow>`), which the caller hands to [`crate::EventSink::send`]
+/// once the transaction has committed; evaluates to `Result<()>`.
 macro_rules! emit {
-    ($tx:ident, $org:expr, $kind:expr, $resource_type:expr, $resource_id:expr, $actor:expr, $data:expr, $at:expr) => {
-        sqlx::query(
+    ($out:ident, $tx:ident, $org:expr, $kind:expr, $resource_type:expr, $resource_id:expr, $actor:expr, $data:expr, $at:expr) => {{
+        let row = $crate::areas::events::EventRow {
+            id: cadre_types::new_id(),
+            org_id: $org,
+            kind: String::from($kind),
+            resource_type: String::from($resource_type),
+            resource_id: $resource_id,
+            actor_type: $actor.kind.clone(),
+            actor_id: $actor.id,
+            data: sqlx::types::Json($data),
+            created_at: $at,
+        };
+        let inserted = sqlx::query(
             "INSERT INTO events (id, org_id, type, resource_type, resource_id, actor_type, actor_id, data, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(cadre_types::new_id())
-        .bind($org)
-        .bind($kind)
-        .bind($resource_type)
-        .bind($resource_id)
-        .bind(&$actor.kind)
-        .bind($actor.id)
-        .bind(sqlx::types::Json($data))
-        .bind($at)
+        .bind(row.id)
+        .bind(row.org_id)
+        .bind(&row.kind)
+        .bind(&row.resource_type)
+        .bind(row.resource_id)
+        .bind(&row.actor_type)
+        .bind(row.actor_id)
+        .bind(&row.data)
+        .bind(row.created_at)
         .execute(&mut *$tx)
         .await
-        .map(|_| ())
-    };
+        .map(|_| ());
+        $out.push(row);
+        inserted
+    }};
 }
 pub(crate) use emit;
 

@@ -625,7 +625,7 @@ macro_rules! append_steps {
 /// on an open transaction. Evaluates to `Result<()>`; an error leaves the
 /// transaction for the caller to roll back.
 macro_rules! apply_step {
-    ($tx:ident, $org:expr, $c:expr) => {
+    ($out:ident, $tx:ident, $org:expr, $c:expr) => {
         async {
             for o in &$c.outputs {
                 sqlx::query(super::tasks::INSERT_OUTPUT)
@@ -646,7 +646,7 @@ macro_rules! apply_step {
                     .execute(&mut *$tx)
                     .await?;
                 super::tasks::store_version!($tx, $org, t.id, "created", "created by an agent", &agent, $c.at)?;
-                super::events::emit!($tx, $org, "task_created", "task", t.id, &agent,
+                super::events::emit!($out, $tx, $org, "task_created", "task", t.id, &agent,
                     serde_json::json!({ "taskId": t.id, "projectId": t.project_id, "parentId": t.parent_id, "title": t.title, "status": t.status }), $c.at)?;
             }
             // A sub-task for an agent may auto-run; a delegated one already
@@ -751,7 +751,7 @@ macro_rules! apply_step {
                             .await?;
                         if moved.rows_affected() == 1 {
                             let summary = format!("execution {} succeeded: {target}", $c.execution_id);
-                            super::tasks::new_version!($tx, $org, task, "execution_completed", summary.as_str(), &agent, $c.at)?;
+                            super::tasks::new_version!($out, $tx, $org, task, "execution_completed", summary.as_str(), &agent, $c.at)?;
                             if super::tasks::is_final(target, &states.0) {
                                 let downstream = super::tasks::downstream_ids!($tx, $org, task).await?;
                                 super::tasks::queue_ready_check!($tx, $org, downstream, $c.at)?;
@@ -769,7 +769,7 @@ macro_rules! apply_step {
                     .await?;
                 if recorded.rows_affected() == 1 {
                     let summary = format!("execution {} failed: {error}", $c.execution_id);
-                    super::tasks::new_version!($tx, $org, *task, "execution_failed", summary.as_str(), &agent, $c.at)?;
+                    super::tasks::new_version!($out, $tx, $org, *task, "execution_failed", summary.as_str(), &agent, $c.at)?;
                 }
             }
             for child in &$c.cancel_children {
@@ -946,10 +946,12 @@ super::for_both_backends!(ExecutionQueries {
         // order by every batch in flight (no deadlock between batches).
         accepted.sort_by_key(|(_, c)| (c.agent_id, c.execution_id));
         append_steps!(tx, &accepted)?;
+        let mut out = Vec::new();
         for (org, c) in &accepted {
-            apply_step!(tx, *org, c)?;
+            apply_step!(out, tx, *org, c)?;
         }
         tx.commit().await?;
+        self.events.send(out);
         Ok(outcomes)
     }
 

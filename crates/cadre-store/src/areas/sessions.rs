@@ -32,6 +32,13 @@ pub enum RefreshUse {
     Unknown,
 }
 
+/// Who a WebSocket token was issued to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsHolder {
+    User(Uuid),
+    ApiKey(Uuid),
+}
+
 #[async_trait::async_trait]
 pub trait SessionQueries: Send + Sync {
     async fn insert_refresh_token(&self, token: &NewRefreshToken) -> Result<()>;
@@ -56,6 +63,24 @@ pub trait SessionQueries: Send + Sync {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Uuid>>;
+    /// Stores a WebSocket token's hash for a user or an API key (exactly
+    /// one of them).
+    async fn insert_ws_token(
+        &self,
+        token_hash: &str,
+        holder: WsHolder,
+        expires_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Uses a WebSocket token up: its holder if it was unused and unexpired
+    /// (never twice, even from two instances at once).
+    async fn consume_ws_token(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<WsHolder>>;
+    /// Deletes tokens that expired before `before`; returns how many.
+    async fn purge_ws_tokens(&self, before: OffsetDateTime) -> Result<u64>;
 }
 
 super::for_both_backends!(SessionQueries {
@@ -157,5 +182,44 @@ super::for_both_backends!(SessionQueries {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn insert_ws_token(&self, token_hash: &str, holder: WsHolder, expires_at: OffsetDateTime, at: OffsetDateTime) -> Result<()> {
+        let (user, key) = match holder {
+            WsHolder::User(id) => (Some(id), None),
+            WsHolder::ApiKey(id) => (None, Some(id)),
+        };
+        sqlx::query("INSERT INTO ws_tokens (token_hash, user_id, api_key_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(token_hash)
+            .bind(user)
+            .bind(key)
+            .bind(expires_at)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn consume_ws_token(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<WsHolder>> {
+        let row: Option<(Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
+            "UPDATE ws_tokens SET used_at = $2
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id, api_key_id")
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some((Some(user), _)) => Some(WsHolder::User(user)),
+            Some((None, Some(key))) => Some(WsHolder::ApiKey(key)),
+            Some((None, None)) | None => None,
+        })
+    }
+
+    async fn purge_ws_tokens(&self, before: OffsetDateTime) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM ws_tokens WHERE expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 });

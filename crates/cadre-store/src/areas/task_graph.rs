@@ -131,6 +131,7 @@ super::for_both_backends!(GraphQueries {
             return Err(StoreError::Cycle { path: vec![task, task] });
         }
         let mut tx = self.begin_write().await?;
+        let mut out = Vec::new();
         // One graph change at a time per org, so two edges added at once
         // cannot close a cycle between them.
         sqlx::query(Self::LOCK_GRAPH).bind(org).execute(&mut *tx).await?;
@@ -184,15 +185,17 @@ super::for_both_backends!(GraphQueries {
                 StoreError::Conflict { .. } => StoreError::Conflict { constraint: "dependency".into() },
                 other => other,
             })?;
-        super::events::emit!(tx, org, "dependency_added", "task", task, actor,
+        super::events::emit!(out, tx, org, "dependency_added", "task", task, actor,
             json!({ "dependencyId": edge.id, "taskId": task, "dependsOn": depends_on }), at)?;
         tx.commit().await?;
+        self.events.send(out);
         Ok(edge)
     }
 
     async fn delete_dependency(&self, tenant: Tenant, task: Uuid, dependency: Uuid, actor: &Actor, at: OffsetDateTime) -> Result<()> {
         let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
+        let mut out = Vec::new();
         let upstream: Option<Uuid> = sqlx::query_scalar(
             "DELETE FROM task_dependencies WHERE org_id = $1 AND task_id = $2 AND id = $3 RETURNING depends_on")
             .bind(org)
@@ -203,11 +206,12 @@ super::for_both_backends!(GraphQueries {
         let Some(upstream) = upstream else {
             return Err(StoreError::NotFound);
         };
-        super::events::emit!(tx, org, "dependency_removed", "task", task, actor,
+        super::events::emit!(out, tx, org, "dependency_removed", "task", task, actor,
             json!({ "dependencyId": dependency, "taskId": task, "dependsOn": upstream }), at)?;
         // One requirement fewer: the task may be ready now.
         super::tasks::queue_ready_check!(tx, org, vec![task], at)?;
         tx.commit().await?;
+        self.events.send(out);
         Ok(())
     }
 
@@ -306,6 +310,7 @@ super::for_both_backends!(GraphQueries {
     async fn claim_auto_run(&self, tenant: Tenant, task: Uuid, execution: &NewExecution, job: &NewJob) -> Result<bool> {
         let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
+        let mut out = Vec::new();
         let claimed = sqlx::query(
             "UPDATE tasks SET auto_run_execution_id = $3 WHERE org_id = $1 AND id = $2 AND auto_run_execution_id IS NULL AND deleted_at IS NULL")
             .bind(org)
@@ -323,9 +328,10 @@ super::for_both_backends!(GraphQueries {
             .execute(&mut *tx)
             .await?;
         let system = Actor::system();
-        super::events::emit!(tx, org, "execution_queued", "task", task, system,
+        super::events::emit!(out, tx, org, "execution_queued", "task", task, system,
             json!({ "taskId": task, "executionId": execution.id, "agentId": execution.agent_id, "trigger": "auto_run" }), execution.at)?;
         tx.commit().await?;
+        self.events.send(out);
         Ok(true)
     }
 });

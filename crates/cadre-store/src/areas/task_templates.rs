@@ -91,6 +91,7 @@ super::for_both_backends!(TaskTemplateQueries {
     async fn create_tree(&self, tenant: Tenant, tasks: &[NewTask], edges: &[(Uuid, Uuid)], actor: &Actor) -> Result<Vec<TaskRow>> {
         let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
+        let mut out = Vec::new();
         let mut rows = Vec::with_capacity(tasks.len());
         let mut ready = Vec::new();
         for t in tasks {
@@ -105,7 +106,7 @@ super::for_both_backends!(TaskTemplateQueries {
             };
             bind_task!(sqlx::query(INSERT_TASK), org, t).execute(&mut *tx).await?;
             rows.push(super::tasks::store_version!(tx, org, t.id, "created", "created from a template", actor, t.at)?);
-            super::events::emit!(tx, org, "task_created", "task", t.id, actor,
+            super::events::emit!(out, tx, org, "task_created", "task", t.id, actor,
                 json!({ "taskId": t.id, "projectId": t.project_id, "parentId": t.parent_id, "title": t.title, "status": t.status }), t.at)?;
             if auto_run && t.assignee.as_ref().is_some_and(|a| a.0 == "agent") {
                 ready.push(t.id);
@@ -122,13 +123,14 @@ super::for_both_backends!(TaskTemplateQueries {
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-            super::events::emit!(tx, org, "dependency_added", "task", *task, actor,
+            super::events::emit!(out, tx, org, "dependency_added", "task", *task, actor,
                 json!({ "dependencyId": id, "taskId": task, "dependsOn": depends_on }), at)?;
         }
         if let Some(at) = tasks.first().map(|t| t.at) {
             super::tasks::queue_ready_check!(tx, org, ready, at)?;
         }
         tx.commit().await?;
+        self.events.send(out);
         Ok(rows)
     }
 });

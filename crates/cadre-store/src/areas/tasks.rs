@@ -422,7 +422,7 @@ pub(crate) use store_version;
 /// Bumps the task's version, stores the new state as that version and
 /// writes a `task_updated` event (in `$tx`); evaluates to the task row.
 macro_rules! new_version {
-    ($tx:ident, $org:expr, $id:expr, $change:expr, $summary:expr, $actor:expr, $at:expr) => {
+    ($out:ident, $tx:ident, $org:expr, $id:expr, $change:expr, $summary:expr, $actor:expr, $at:expr) => {
         async {
             sqlx::query("UPDATE tasks SET version = version + 1, updated_at = $3 WHERE org_id = $1 AND id = $2")
                 .bind($org)
@@ -431,7 +431,7 @@ macro_rules! new_version {
                 .execute(&mut *$tx)
                 .await?;
             let task = $crate::areas::tasks::store_version!($tx, $org, $id, $change, $summary, $actor, $at)?;
-            $crate::areas::events::emit!($tx, $org, "task_updated", "task", $id, $actor,
+            $crate::areas::events::emit!($out, $tx, $org, "task_updated", "task", $id, $actor,
                 serde_json::json!({ "taskId": $id, "projectId": task.project_id, "version": task.version,
                                     "change": $change, "summary": $summary, "status": task.status }), $at)?;
             Ok::<_, $crate::StoreError>(task)
@@ -569,6 +569,7 @@ super::for_both_backends!(TaskQueries {
     async fn create_task(&self, tenant: Tenant, task: &NewTask, inputs: &[NewInput], actor: &Actor) -> Result<TaskRow> {
         let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
+        let mut out = Vec::new();
         if let Some(parent) = task.parent_id {
             let same: Option<Uuid> = sqlx::query_scalar("SELECT project_id FROM tasks WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL")
                 .bind(org)
@@ -592,13 +593,14 @@ super::for_both_backends!(TaskQueries {
             insert_input!(tx, org, task.id, input, i64::try_from(i).unwrap_or(i64::MAX))?;
         }
         let row = store_version!(tx, org, task.id, "created", "created", actor, task.at)?;
-        super::events::emit!(tx, org, "task_created", "task", task.id, actor,
+        super::events::emit!(out, tx, org, "task_created", "task", task.id, actor,
             json!({ "taskId": task.id, "projectId": task.project_id, "parentId": task.parent_id, "title": task.title, "status": task.status }), task.at)?;
         let agent_assigned = task.assignee.as_ref().is_some_and(|a| a.0 == "agent");
         if auto_run && agent_assigned {
             queue_ready_check!(tx, org, vec![task.id], task.at)?;
         }
         tx.commit().await?;
+        self.events.send(out);
         Ok(row)
     }
 
@@ -682,6 +684,7 @@ super::for_both_backends!(TaskQueries {
     async fn update_task(&self, tenant: Tenant, id: Uuid, p: &TaskPatch, w: &TaskWrite) -> Result<TaskRow> {
         let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
+        let mut out = Vec::new();
         let before = guard_task!(tx, org, id, w)?;
         if let Some(Some(parent)) = p.parent_id {
             // The new parent must be a live task of the same org that is not
@@ -742,7 +745,7 @@ super::for_both_backends!(TaskQueries {
             .execute(&mut *tx)
             .await?;
         let summary = describe(p);
-        let task = new_version!(tx, org, id, "updated", summary.as_str(), &w.actor, w.at)?;
+        let task = new_version!(out, tx, org, id, "updated", summary.as_str(), &w.actor, w.at)?;
         // What may have become ready: this task (assignee or status moved),
         // and what depends on it once it is done.
         let mut check = Vec::new();
@@ -754,12 +757,14 @@ super::for_both_backends!(TaskQueries {
         }
         queue_ready_check!(tx, org, check, w.at)?;
         tx.commit().await?;
+        self.events.send(out);
         Ok(task)
     }
 
     async fn delete_task(&self, tenant: Tenant, id: Uuid, w: &TaskWrite) -> Result<()> {
         let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
+        let mut out = Vec::new();
         let before = guard_task!(tx, org, id, w)?;
         // Work that waited on this task no longer does.
         let downstream = downstream_ids!(tx, org, id).await?;
@@ -774,10 +779,11 @@ super::for_both_backends!(TaskQueries {
             .bind(w.at)
             .execute(&mut *tx)
             .await?;
-        super::events::emit!(tx, org, "task_deleted", "task", id, &w.actor,
+        super::events::emit!(out, tx, org, "task_deleted", "task", id, &w.actor,
             json!({ "taskId": id, "projectId": before.project_id }), w.at)?;
         queue_ready_check!(tx, org, downstream, w.at)?;
         tx.commit().await?;
+        self.events.send(out);
         Ok(())
     }
 
@@ -792,6 +798,7 @@ super::for_both_backends!(TaskQueries {
     async fn add_input(&self, tenant: Tenant, task_id: Uuid, input: &NewInput, w: &TaskWrite) -> Result<InputRow> {
         let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
+        let mut out = Vec::new();
         guard_task!(tx, org, task_id, w)?;
         let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position) + 1, 0) FROM task_inputs WHERE org_id = $1 AND task_id = $2")
             .bind(org)
@@ -807,18 +814,20 @@ super::for_both_backends!(TaskQueries {
             .await?;
         insert_input!(tx, org, task_id, input, position)?;
         let summary = format!("added input {}", input.label);
-        new_version!(tx, org, task_id, "input_added", summary.as_str(), &w.actor, w.at)?;
+        new_version!(out, tx, org, task_id, "input_added", summary.as_str(), &w.actor, w.at)?;
         let row = sqlx::query_as::<_, InputRow>(concat!("SELECT ", input_columns!(), " FROM task_inputs WHERE id = $1"))
             .bind(input.id)
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.events.send(out);
         Ok(row)
     }
 
     async fn delete_input(&self, tenant: Tenant, task_id: Uuid, input_id: Uuid, w: &TaskWrite) -> Result<()> {
         let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
+        let mut out = Vec::new();
         guard_task!(tx, org, task_id, w)?;
         let label: Option<String> = sqlx::query_scalar("DELETE FROM task_inputs WHERE org_id = $1 AND task_id = $2 AND id = $3 RETURNING label")
             .bind(org)
@@ -830,8 +839,9 @@ super::for_both_backends!(TaskQueries {
             return Err(StoreError::NotFound);
         };
         let summary = format!("removed input {label}");
-        new_version!(tx, org, task_id, "input_removed", summary.as_str(), &w.actor, w.at)?;
+        new_version!(out, tx, org, task_id, "input_removed", summary.as_str(), &w.actor, w.at)?;
         tx.commit().await?;
+        self.events.send(out);
         Ok(())
     }
 
@@ -867,6 +877,7 @@ super::for_both_backends!(TaskQueries {
     async fn add_output(&self, tenant: Tenant, task_id: Uuid, o: &NewOutput, w: &TaskWrite) -> Result<OutputRow> {
         let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
+        let mut out = Vec::new();
         guard_task!(tx, org, task_id, w)?;
         sqlx::query(INSERT_OUTPUT)
             .bind(o.id)
@@ -880,18 +891,20 @@ super::for_both_backends!(TaskQueries {
             .execute(&mut *tx)
             .await?;
         let summary = format!("added output {}", o.label);
-        new_version!(tx, org, task_id, "output_added", summary.as_str(), &w.actor, w.at)?;
+        new_version!(out, tx, org, task_id, "output_added", summary.as_str(), &w.actor, w.at)?;
         let row = sqlx::query_as::<_, OutputRow>(concat!("SELECT ", output_columns!(), " FROM task_outputs WHERE id = $1"))
             .bind(o.id)
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.events.send(out);
         Ok(row)
     }
 
     async fn delete_output(&self, tenant: Tenant, task_id: Uuid, output_id: Uuid, w: &TaskWrite) -> Result<()> {
         let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
+        let mut out = Vec::new();
         guard_task!(tx, org, task_id, w)?;
         let label: Option<String> = sqlx::query_scalar(
             "UPDATE task_outputs SET deleted_at = $4 WHERE org_id = $1 AND task_id = $2 AND id = $3 AND deleted_at IS NULL RETURNING label")
@@ -905,8 +918,9 @@ super::for_both_backends!(TaskQueries {
             return Err(StoreError::NotFound);
         };
         let summary = format!("removed output {label}");
-        new_version!(tx, org, task_id, "output_removed", summary.as_str(), &w.actor, w.at)?;
+        new_version!(out, tx, org, task_id, "output_removed", summary.as_str(), &w.actor, w.at)?;
         tx.commit().await?;
+        self.events.send(out);
         Ok(())
     }
 
@@ -934,6 +948,7 @@ super::for_both_backends!(TaskQueries {
     async fn rollback_task(&self, tenant: Tenant, task_id: Uuid, version: i64, w: &TaskWrite) -> Result<TaskRow> {
         let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
+        let mut out = Vec::new();
         let before = guard_task!(tx, org, task_id, w)?;
         let snapshot: Json<Value> = sqlx::query_scalar(
             "SELECT snapshot FROM task_versions WHERE org_id = $1 AND task_id = $2 AND version = $3")
@@ -988,18 +1003,20 @@ super::for_both_backends!(TaskQueries {
             insert_input!(tx, org, task_id, &input, i.position)?;
         }
         let summary = format!("rolled back to version {version}");
-        let task = new_version!(tx, org, task_id, "rollback", summary.as_str(), &w.actor, w.at)?;
+        let task = new_version!(out, tx, org, task_id, "rollback", summary.as_str(), &w.actor, w.at)?;
         if task.status != before.status {
             let downstream = downstream_ids!(tx, org, task_id).await?;
             queue_ready_check!(tx, org, downstream, w.at)?;
         }
         tx.commit().await?;
+        self.events.send(out);
         Ok(task)
     }
 
     async fn lock_task(&self, tenant: Tenant, task_id: Uuid, holder: &Actor, until: OffsetDateTime, now: OffsetDateTime) -> Result<TaskRow> {
         let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
+        let mut out = Vec::new();
         let write = TaskWrite { actor: holder.clone(), expected_version: None, at: now };
         guard_task!(tx, org, task_id, &write)?;
         let row = sqlx::query_as::<_, TaskRow>(concat!(
@@ -1012,15 +1029,17 @@ super::for_both_backends!(TaskQueries {
             .bind(until)
             .fetch_one(&mut *tx)
             .await?;
-        super::events::emit!(tx, org, "task_locked", "task", task_id, holder,
+        super::events::emit!(out, tx, org, "task_locked", "task", task_id, holder,
             json!({ "taskId": task_id, "projectId": row.project_id, "expiresAt": cadre_types::time::rfc3339(until) }), now)?;
         tx.commit().await?;
+        self.events.send(out);
         Ok(row)
     }
 
     async fn unlock_task(&self, tenant: Tenant, task_id: Uuid, holder: &Actor, now: OffsetDateTime) -> Result<TaskRow> {
         let org = tenant.org_id();
         let mut tx = self.begin_write().await?;
+        let mut out = Vec::new();
         let write = TaskWrite { actor: holder.clone(), expected_version: None, at: now };
         let before = guard_task!(tx, org, task_id, &write)?;
         let row = sqlx::query_as::<_, TaskRow>(concat!(
@@ -1031,10 +1050,11 @@ super::for_both_backends!(TaskQueries {
             .fetch_one(&mut *tx)
             .await?;
         if before.live_lock(now).is_some() {
-            super::events::emit!(tx, org, "task_unlocked", "task", task_id, holder,
+            super::events::emit!(out, tx, org, "task_unlocked", "task", task_id, holder,
                 json!({ "taskId": task_id, "projectId": row.project_id }), now)?;
         }
         tx.commit().await?;
+        self.events.send(out);
         Ok(row)
     }
 });

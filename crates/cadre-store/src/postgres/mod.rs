@@ -8,6 +8,7 @@ use crate::{ConnectOptions, Result, StoreError};
 
 pub(crate) struct PgStore {
     pub(crate) pool: PgPool,
+    pub(crate) events: crate::areas::events::EventSink,
 }
 
 impl PgStore {
@@ -132,7 +133,10 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(StoreError::Unavailable)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            events: crate::areas::events::EventSink::default(),
+        })
     }
 }
 
@@ -167,6 +171,10 @@ async fn ensure_schema(connect: PgConnectOptions, schema: &str) -> Result<()> {
 impl crate::store::Backend for PgStore {
     fn name(&self) -> &'static str {
         "postgres"
+    }
+
+    fn event_sink(&self) -> &crate::areas::events::EventSink {
+        &self.events
     }
 
     async fn close(&self) {

@@ -19,6 +19,7 @@ pub(crate) struct SqliteStore {
     /// SQLite's busy handler, which sleeps in growing steps (up to 100 ms)
     /// between retries.
     write_turn: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) events: crate::areas::events::EventSink,
 }
 
 /// A write transaction holding this process's write turn until it ends.
@@ -152,6 +153,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             write_turn: Arc::default(),
+            events: crate::areas::events::EventSink::default(),
         })
     }
 }
@@ -160,6 +162,10 @@ impl SqliteStore {
 impl crate::store::Backend for SqliteStore {
     fn name(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn event_sink(&self) -> &crate::areas::events::EventSink {
+        &self.events
     }
 
     async fn close(&self) {

@@ -468,6 +468,32 @@ impl Api {
         })
     }
 
+    /// Opens an execution's event stream (SSE) after `last_event_id`.
+    fn events(&self, id: &str, last_event_id: i64, token: &str) -> reqwest::Response {
+        self.rt.block_on(async {
+            let resp = self
+                .client
+                .get(format!("{}/api/v1/executions/{id}/events", self.base))
+                .bearer_auth(token)
+                .header("last-event-id", last_event_id.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            resp
+        })
+    }
+
+    /// Reads a stream to its end (an execution's ends when it finishes).
+    fn read_to_end(&self, resp: reqwest::Response) -> String {
+        self.rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(60), resp.text())
+                .await
+                .expect("the event stream ended once the execution finished")
+                .unwrap()
+        })
+    }
+
     fn signup(&self, email: &str) -> String {
         let (status, body) = self.rt.block_on(async {
             let resp = self.client.post(format!("{}/api/v1/auth/signup", self.base))
@@ -518,6 +544,16 @@ fn tool_loop_with_an_edited_approval(env: &[(&str, &str)]) {
     assert_eq!(approval["action"], "http_request");
     assert_eq!(approval["details"]["body"], "original");
     let approval_id = approval["id"].as_str().unwrap();
+    // Follow the rest live, from the trace as it stands.
+    let head = w
+        .get(&format!("/api/v1/executions/{id}/trace"))
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["seq"]
+        .as_i64()
+        .unwrap();
+    let live = w.api.events(&id, head, &w.token);
     let edited =
         json!({ "method": "POST", "url": format!("http://{}/hook", w.hook), "body": "edited" });
     let (status, decided) = w.api.call(
@@ -542,6 +578,26 @@ fn tool_loop_with_an_edited_approval(env: &[(&str, &str)]) {
     let done = w.finished(&id);
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["steps"], 5, "3 model calls and 2 tool calls: {done}");
+    // The stream carried the decision, every step the engine committed
+    // after the head (ids continue the trace) and the final state, then
+    // ended.
+    let streamed = w.api.read_to_end(live);
+    assert!(streamed.contains("event: approval_resolved"), "{streamed}");
+    assert!(
+        streamed.contains(&format!("id: {}\n", head + 1)),
+        "{streamed}"
+    );
+    assert!(
+        streamed.contains("\"type\":\"execution_finished\""),
+        "{streamed}"
+    );
+    let last = streamed
+        .rfind("event: execution_update")
+        .expect("a final execution_update");
+    assert!(
+        streamed[last..].contains("\"status\":\"completed\""),
+        "{streamed}"
+    );
     assert_eq!(done["tokensIn"], 300);
     // 300 input tokens at $1/MTok and 60 output tokens at $2/MTok.
     assert_eq!(done["costUsd"], "0.00042");

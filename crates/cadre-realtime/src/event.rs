@@ -1,0 +1,137 @@
+//! What publishers hand the bus ([`Notice`]) and what subscribers receive
+//! ([`Event`]: a notice with its sequence id, serialized once for every
+//! subscriber).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::channel::Scope;
+
+/// A change to announce: its message type (`task_created`,
+/// `execution_update`, …, SPEC §6), where it belongs, and its payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    pub kind: String,
+    pub scope: Scope,
+    pub payload: Value,
+}
+
+impl Notice {
+    pub fn new(kind: impl Into<String>, scope: Scope, payload: Value) -> Self {
+        Self {
+            kind: kind.into(),
+            scope,
+            payload,
+        }
+    }
+
+    /// Keeps the notice under `max_bytes` of payload: a larger payload (a
+    /// model call with a long prompt) is replaced by its small top-level
+    /// fields and `"truncated": true`, and the client reads the rest over
+    /// the REST API. The bus then never carries an unbounded message.
+    pub fn bounded(mut self, max_bytes: usize) -> Self {
+        let size = serde_json::to_string(&self.payload).map_or(usize::MAX, |s| s.len());
+        if size <= max_bytes {
+            return self;
+        }
+        let mut kept = Map::new();
+        if let Value::Object(fields) = &self.payload {
+            for (key, value) in fields {
+                let small = match value {
+                    Value::String(s) => s.len() <= 256,
+                    Value::Number(_) | Value::Bool(_) | Value::Null => true,
+                    Value::Array(_) | Value::Object(_) => false,
+                };
+                if small {
+                    kept.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        kept.insert("truncated".into(), Value::Bool(true));
+        kept.insert("bytes".into(), Value::from(size));
+        self.payload = Value::Object(kept);
+        self
+    }
+}
+
+/// A notice with its place in the bus's order.
+#[derive(Debug)]
+pub struct Event {
+    /// Increases by one per event across every instance sharing the bus; a
+    /// client passes the last one it saw as `lastEventId` to catch up.
+    pub seq: u64,
+    pub kind: String,
+    pub scope: Scope,
+    /// `{"type","id","payload"}` as sent on the WebSocket, built once.
+    pub wire: Arc<str>,
+    /// The payload alone, as an SSE `data:` line carries it.
+    pub data: Arc<str>,
+}
+
+impl Event {
+    pub fn new(seq: u64, notice: Notice) -> Self {
+        let data = notice.payload.to_string();
+        let wire = format!(
+            r#"{{"type":{},"id":"{seq}","payload":{data}}}"#,
+            Value::String(notice.kind.clone())
+        );
+        Self {
+            seq,
+            kind: notice.kind,
+            scope: notice.scope,
+            wire: wire.into(),
+            data: data.into(),
+        }
+    }
+
+    /// Bytes the event holds, for the replay buffer's bound.
+    pub fn size(&self) -> usize {
+        self.wire.len() + self.data.len() + self.kind.len() + 128
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::*;
+
+    #[test]
+    fn the_wire_form_is_the_spec_envelope_with_the_sequence_as_id() {
+        let notice = Notice::new(
+            "task_created",
+            Scope::org(Uuid::nil()),
+            json!({"taskId": "t", "title": "a \"quoted\" title"}),
+        );
+        let event = Event::new(42, notice);
+        let wire: Value = serde_json::from_str(&event.wire).unwrap();
+        assert_eq!(
+            wire,
+            json!({"type": "task_created", "id": "42", "payload": {"taskId": "t", "title": "a \"quoted\" title"}})
+        );
+        let data: Value = serde_json::from_str(&event.data).unwrap();
+        assert_eq!(data["title"], "a \"quoted\" title");
+    }
+
+    #[test]
+    fn an_oversized_payload_keeps_its_small_fields_and_says_it_was_cut() {
+        let big = "x".repeat(10_000);
+        let notice = Notice::new(
+            "trace_event",
+            Scope::org(Uuid::nil()),
+            json!({"seq": 7, "type": "llm_call", "data": {"prompt": big}}),
+        )
+        .bounded(1024);
+        assert_eq!(notice.payload["seq"], 7);
+        assert_eq!(notice.payload["type"], "llm_call");
+        assert_eq!(notice.payload["truncated"], true);
+        assert!(notice.payload.get("data").is_none());
+        assert!(notice.payload["bytes"].as_u64().unwrap() > 10_000);
+
+        let small = Notice::new("x", Scope::org(Uuid::nil()), json!({"a": 1})).bounded(1024);
+        assert_eq!(small.payload, json!({"a": 1}));
+    }
+}

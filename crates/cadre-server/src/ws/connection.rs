@@ -1,0 +1,498 @@
+//! One WebSocket connection's loop.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use cadre_identity::permissions::Permission;
+use cadre_realtime::{Channel, Inbox, Notice, Scope};
+use cadre_store::Actor;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::channels;
+use super::protocol::{self, ClientMessage, close};
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::ApiError;
+
+/// SPEC §7.4: WebSocket messages are at most 1 MiB.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 1 << 20;
+/// The server pings this often…
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// …and closes a connection silent for this long.
+const IDLE_AFTER: Duration = Duration::from_secs(90);
+/// Access to every subscribed channel is checked again this often, so a
+/// member removed from an org stops receiving its events.
+const RECHECK_EVERY: Duration = Duration::from_secs(60);
+/// A send that takes longer means the client stopped reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Subscriptions one connection may hold.
+const MAX_SUBSCRIPTIONS: usize = 200;
+/// Default and longest edit-lock time, as the REST route.
+const LOCK_TTL_SECS: u64 = 300;
+
+/// What ends a connection.
+enum End {
+    /// The client closed or the socket failed: nothing more to send.
+    Gone,
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+}
+
+/// One authenticated connection.
+pub(crate) struct Connection {
+    state: AppState,
+    principal: Principal,
+    inbox: Inbox,
+    /// The channels subscribed to, checked again every minute.
+    subscribed: HashSet<Channel>,
+    /// The connection's `lastEventId` (from the URL), used by subscriptions
+    /// that do not give their own.
+    last_event_id: Option<u64>,
+    /// Tasks this connection announced presence on, to say it left.
+    present: HashMap<Uuid, Uuid>,
+    last_heard: Instant,
+}
+
+impl Connection {
+    pub(crate) fn new(state: AppState, principal: Principal, last_event_id: Option<u64>) -> Self {
+        let inbox = state.realtime().inbox();
+        Self {
+            state,
+            principal,
+            inbox,
+            subscribed: HashSet::new(),
+            last_event_id,
+            present: HashMap::new(),
+            last_heard: Instant::now(),
+        }
+    }
+
+    /// Runs until the client leaves, misbehaves or the server stops.
+    pub(crate) async fn run(mut self, mut socket: WebSocket) {
+        let shutdown = self.state.supervisor().shutdown_token();
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.tick().await;
+        let mut recheck = tokio::time::interval(RECHECK_EVERY);
+        recheck.tick().await;
+        let end = loop {
+            let step = tokio::select! {
+                () = shutdown.cancelled() => Err(End::Close(close::GOING_AWAY, "the server is shutting down; reconnect with lastEventId")),
+                event = self.inbox.recv() => match event {
+                    _ if self.inbox.is_behind() => Err(End::Close(close::SLOW_CONSUMER, "slow consumer: events were not read fast enough; reconnect with lastEventId")),
+                    Some(event) => send(&mut socket, Message::Text(Utf8Bytes::from(&*event.wire))).await,
+                    None => Err(End::Gone),
+                },
+                incoming = socket.recv() => self.incoming(&mut socket, incoming).await,
+                _ = ping.tick() => {
+                    if self.last_heard.elapsed() > IDLE_AFTER {
+                        Err(End::Close(close::IDLE, "no messages or pongs for 90 seconds"))
+                    } else {
+                        send(&mut socket, Message::Ping(Default::default())).await
+                    }
+                }
+                _ = recheck.tick() => self.recheck(&mut socket).await,
+            };
+            if let Err(end) = step {
+                break end;
+            }
+        };
+        self.leave();
+        if let End::Close(code, reason) = end {
+            tracing::debug!(code, reason, "closing a WebSocket");
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            let _ =
+                tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+        }
+    }
+
+    async fn incoming(
+        &mut self,
+        socket: &mut WebSocket,
+        incoming: Option<Result<Message, axum::Error>>,
+    ) -> Result<(), End> {
+        let message = match incoming {
+            None | Some(Ok(Message::Close(_))) => return Err(End::Gone),
+            Some(Err(e)) => {
+                // tungstenite refuses a message over the limit before
+                // reading it; anything else is a broken connection.
+                let text = e.to_string();
+                return if text.contains("too long")
+                    || text.contains("Message too big")
+                    || text.contains("Space limit")
+                {
+                    Err(End::Close(close::TOO_BIG, "messages are limited to 1 MiB"))
+                } else {
+                    tracing::debug!(error = %text, "WebSocket read failed");
+                    Err(End::Gone)
+                };
+            }
+            Some(Ok(message)) => message,
+        };
+        self.last_heard = Instant::now();
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                return send_text(
+                    socket,
+                    protocol::error(
+                        "VALIDATION_ERROR",
+                        "send JSON text messages, not binary ones",
+                        None,
+                    ),
+                )
+                .await;
+            }
+            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+            Message::Close(_) => return Err(End::Gone),
+        };
+        let msg: ClientMessage = match serde_json::from_str(&text) {
+            Ok(msg) => msg,
+            Err(e) => {
+                let message = format!(
+                    "not a message: {e}; send {{\"type\": …, \"payload\": {{…}}, \"requestId\"?: …}}"
+                );
+                return send_text(socket, protocol::error("VALIDATION_ERROR", &message, None))
+                    .await;
+            }
+        };
+        let request_id = msg.request_id.clone();
+        let reply = match self.handle(socket, msg).await {
+            Ok(Some(reply)) => reply,
+            Ok(None) => return Ok(()),
+            Err(e) => protocol::error(
+                &protocol::code_name(e.code),
+                &e.message,
+                request_id.as_ref(),
+            ),
+        };
+        send_text(socket, reply).await
+    }
+
+    /// Handles one message; returns the direct reply, if any.
+    async fn handle(
+        &mut self,
+        socket: &mut WebSocket,
+        msg: ClientMessage,
+    ) -> Result<Option<String>, ApiError> {
+        let rid = msg.request_id.as_ref();
+        match msg.kind.as_str() {
+            "ping" => Ok(Some(protocol::reply(
+                "pong",
+                json!({"timestamp": now()}),
+                rid,
+            ))),
+            "subscribe" => {
+                let body: protocol::Subscribe = payload(msg.payload)?;
+                self.subscribe(socket, &body, rid).await.map(|()| None)
+            }
+            "unsubscribe" => {
+                let body: protocol::Unsubscribe = payload(msg.payload)?;
+                let channel = parse_channel(&body.channel)?;
+                self.subscribed.remove(&channel);
+                let was = self.inbox.unlisten(channel);
+                Ok(Some(protocol::reply(
+                    "unsubscribed",
+                    json!({"channel": body.channel, "wasSubscribed": was}),
+                    rid,
+                )))
+            }
+            "presence" => {
+                let body: protocol::Presence = payload(msg.payload)?;
+                let tenant = channels::authorize(
+                    &self.state,
+                    &self.principal,
+                    Channel::Task(body.task_id),
+                    Permission::View,
+                )
+                .await?;
+                self.announce_presence(tenant.org_id(), body.task_id, body.action.as_str());
+                if body.action == protocol::PresenceAction::Idle {
+                    self.present.remove(&body.task_id);
+                } else {
+                    self.present.insert(body.task_id, tenant.org_id());
+                }
+                Ok(None)
+            }
+            "lock_acquire" => {
+                let body: protocol::LockAcquire = payload(msg.payload)?;
+                let ttl = body.ttl_seconds.unwrap_or(LOCK_TTL_SECS);
+                if !(1..=3600).contains(&ttl) {
+                    return Err(ApiError::validation(
+                        "ttlSeconds",
+                        "ttlSeconds must be 1 to 3600",
+                    ));
+                }
+                let tenant = channels::authorize(
+                    &self.state,
+                    &self.principal,
+                    Channel::Task(body.task_id),
+                    Permission::EditWork,
+                )
+                .await?;
+                let holder = self.actor();
+                let now = cadre_types::time::now();
+                let until = cadre_types::time::normalize(now + Duration::from_secs(ttl));
+                self.state
+                    .store()
+                    .tasks()
+                    .lock_task(tenant, body.task_id, &holder, until, now)
+                    .await?;
+                Ok(Some(protocol::reply(
+                    "lock_acquired",
+                    json!({"taskId": body.task_id, "holder": {"type": holder.kind, "id": holder.id}, "expiresAt": rfc3339(until)}),
+                    rid,
+                )))
+            }
+            "lock_release" => {
+                let body: protocol::LockRelease = payload(msg.payload)?;
+                let tenant = channels::authorize(
+                    &self.state,
+                    &self.principal,
+                    Channel::Task(body.task_id),
+                    Permission::EditWork,
+                )
+                .await?;
+                self.state
+                    .store()
+                    .tasks()
+                    .unlock_task(
+                        tenant,
+                        body.task_id,
+                        &self.actor(),
+                        cadre_types::time::now(),
+                    )
+                    .await?;
+                Ok(Some(protocol::reply(
+                    "lock_released",
+                    json!({"taskId": body.task_id}),
+                    rid,
+                )))
+            }
+            "approve" => {
+                let body: protocol::Approve = payload(msg.payload)?;
+                let org = self
+                    .state
+                    .store()
+                    .executions()
+                    .approval_org(body.approval_id)
+                    .await?;
+                let Some(org) = org else {
+                    return Err(ApiError::not_found("approval"));
+                };
+                let tenant = crate::auth::authorize_principal(
+                    &self.state,
+                    &self.principal,
+                    org,
+                    Permission::Approve,
+                )
+                .await?;
+                if body.arguments.as_ref().is_some_and(|a| !a.is_object()) {
+                    return Err(ApiError::validation(
+                        "arguments",
+                        "arguments must be a JSON object",
+                    ));
+                }
+                let (status, reason, edited) = if body.approved {
+                    ("approved", None, body.arguments)
+                } else {
+                    (
+                        "rejected",
+                        body.reason.map(|r| r.chars().take(2000).collect()),
+                        None,
+                    )
+                };
+                let by = self.principal.actor().1;
+                let row = crate::routes::record_decision(
+                    &self.state,
+                    tenant,
+                    body.approval_id,
+                    status,
+                    by,
+                    reason,
+                    edited,
+                )
+                .await?;
+                Ok(Some(protocol::reply(
+                    "approval_resolved",
+                    json!({"approvalId": row.id, "executionId": row.execution_id, "status": row.status, "decidedBy": row.decided_by, "reason": row.reason}),
+                    rid,
+                )))
+            }
+            other => Err(ApiError::validation(
+                "type",
+                format!(
+                    "unknown message type '{other}'; use subscribe, unsubscribe, presence, lock_acquire, lock_release, approve or ping"
+                ),
+            )),
+        }
+    }
+
+    async fn subscribe(
+        &mut self,
+        socket: &mut WebSocket,
+        body: &protocol::Subscribe,
+        rid: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        let channel = parse_channel(&body.channel)?;
+        if !self.subscribed.contains(&channel) && self.subscribed.len() >= MAX_SUBSCRIPTIONS {
+            return Err(ApiError::validation(
+                "channel",
+                format!(
+                    "at most {MAX_SUBSCRIPTIONS} subscriptions per connection; unsubscribe from some first"
+                ),
+            ));
+        }
+        let tenant =
+            channels::authorize(&self.state, &self.principal, channel, Permission::View).await?;
+        let org = tenant.org_id();
+        self.subscribed.insert(channel);
+        let replay = self.state.realtime().subscribe(
+            &mut self.inbox,
+            channel,
+            org,
+            body.last_event_id.or(self.last_event_id),
+        );
+        let head = self.state.realtime().head();
+        send_text(
+            socket,
+            protocol::reply(
+                "subscribed",
+                json!({"channel": channel.to_string(), "lastEventId": head.to_string()}),
+                rid,
+            ),
+        )
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                crate::error::ErrorCode::InternalError,
+                "the connection failed",
+            )
+        })?;
+        match replay {
+            Ok(events) => {
+                for event in events {
+                    send_text(socket, event.wire.to_string())
+                        .await
+                        .map_err(|_| {
+                            ApiError::new(
+                                crate::error::ErrorCode::InternalError,
+                                "the connection failed",
+                            )
+                        })?;
+                }
+                Ok(())
+            }
+            Err(cadre_realtime::ReplayUnavailable) => {
+                let message = format!(
+                    "events after lastEventId are no longer all kept for {channel}; reload its state over the REST API (live events follow)"
+                );
+                send_text(socket, protocol::error("REPLAY_UNAVAILABLE", &message, rid))
+                    .await
+                    .map_err(|_| {
+                        ApiError::new(
+                            crate::error::ErrorCode::InternalError,
+                            "the connection failed",
+                        )
+                    })
+            }
+        }
+    }
+
+    /// Checks every subscription again; a refused one is dropped with an
+    /// `error`, and a connection that can see nothing any more is closed.
+    async fn recheck(&mut self, socket: &mut WebSocket) -> Result<(), End> {
+        if self.subscribed.is_empty() {
+            return Ok(());
+        }
+        let mut lost = Vec::new();
+        for &channel in &self.subscribed {
+            if channels::authorize(&self.state, &self.principal, channel, Permission::View)
+                .await
+                .is_err()
+            {
+                lost.push(channel);
+            }
+        }
+        if lost.is_empty() {
+            return Ok(());
+        }
+        for channel in &lost {
+            self.subscribed.remove(channel);
+            self.inbox.unlisten(*channel);
+            let message = format!("access to {channel} was withdrawn; unsubscribed");
+            send_text(socket, protocol::error("NOT_FOUND", &message, None)).await?;
+        }
+        if self.subscribed.is_empty() {
+            return Err(End::Close(
+                close::ACCESS_LOST,
+                "access to every subscribed channel was withdrawn",
+            ));
+        }
+        Ok(())
+    }
+
+    fn actor(&self) -> Actor {
+        let (kind, id) = self.principal.actor();
+        Actor::new(kind, Some(id))
+    }
+
+    fn announce_presence(&self, org: Uuid, task: Uuid, action: &str) {
+        let (kind, id) = self.principal.actor();
+        self.state.realtime().publish(Notice::new(
+            "presence_update",
+            Scope {
+                task: Some(task),
+                ..Scope { org, ..Scope::default() }
+            },
+            json!({"taskId": task, "user": {"type": kind, "id": id}, "action": action, "at": now()}),
+        ));
+    }
+
+    /// Says the connection left every task it was present on.
+    fn leave(&mut self) {
+        for (task, org) in std::mem::take(&mut self.present) {
+            self.announce_presence(org, task, "left");
+        }
+    }
+}
+
+fn payload<T: DeserializeOwned>(payload: Value) -> Result<T, ApiError> {
+    serde_json::from_value(payload)
+        .map_err(|e| ApiError::validation("payload", format!("invalid payload: {e}")))
+}
+
+fn parse_channel(name: &str) -> Result<Channel, ApiError> {
+    name.parse()
+        .map_err(|e: cadre_realtime::BadChannel| ApiError::validation("channel", e.0))
+}
+
+async fn send(socket: &mut WebSocket, message: Message) -> Result<(), End> {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(End::Gone),
+        Err(_) => Err(End::Close(
+            close::SLOW_CONSUMER,
+            "slow consumer: a message could not be sent within 10 seconds",
+        )),
+    }
+}
+
+async fn send_text(socket: &mut WebSocket, text: String) -> Result<(), End> {
+    send(socket, Message::Text(text.into())).await
+}
+
+fn now() -> String {
+    rfc3339(cadre_types::time::now())
+}
+
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
