@@ -66,29 +66,37 @@ pub struct Event {
     pub scope: Scope,
     /// `{"type","id","payload"}` as sent on the WebSocket, built once.
     pub wire: Arc<str>,
-    /// The payload alone, as an SSE `data:` line carries it.
-    pub data: Arc<str>,
+    /// Where the payload lies in `wire` (kept once, not twice).
+    data: std::ops::Range<usize>,
 }
 
 impl Event {
     pub fn new(seq: u64, notice: Notice) -> Self {
-        let data = notice.payload.to_string();
-        let wire = format!(
-            r#"{{"type":{},"id":"{seq}","payload":{data}}}"#,
+        let head = format!(
+            r#"{{"type":{},"id":"{seq}","payload":"#,
             Value::String(notice.kind.clone())
         );
+        let mut wire = head.clone();
+        let data = notice.payload.to_string();
+        wire.push_str(&data);
+        wire.push('}');
         Self {
             seq,
             kind: notice.kind,
             scope: notice.scope,
             wire: wire.into(),
-            data: data.into(),
+            data: head.len()..head.len() + data.len(),
         }
+    }
+
+    /// The payload alone, as an SSE `data:` line carries it.
+    pub fn data(&self) -> &str {
+        self.wire.get(self.data.clone()).unwrap_or("null")
     }
 
     /// Bytes the event holds, for the replay buffer's bound.
     pub fn size(&self) -> usize {
-        self.wire.len() + self.data.len() + self.kind.len() + 128
+        self.wire.len() + self.kind.len() + 128
     }
 }
 
@@ -112,7 +120,7 @@ mod tests {
             wire,
             json!({"type": "task_created", "id": "42", "payload": {"taskId": "t", "title": "a \"quoted\" title"}})
         );
-        let data: Value = serde_json::from_str(&event.data).unwrap();
+        let data: Value = serde_json::from_str(event.data()).unwrap();
         assert_eq!(data["title"], "a \"quoted\" title");
     }
 

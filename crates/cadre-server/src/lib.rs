@@ -5,6 +5,7 @@
 //! Errors become the SPEC §7.1 envelope in exactly one place ([`error`]).
 
 pub mod auth;
+mod chat;
 pub mod envelope;
 pub mod error;
 pub mod extract;

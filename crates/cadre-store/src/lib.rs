@@ -20,6 +20,7 @@ pub use areas::api_keys::{ApiKeyQueries, ApiKeyRow, NewApiKey};
 pub use areas::audit::{
     AuditFilter, AuditQueries, AuditRow, ChainCheck, NewAuditEntry, PLATFORM_CHAIN,
 };
+pub use areas::chat::{ChatMessageRow, ChatQueries, ChatSessionRow, NewChatMessage};
 pub use areas::events::{Actor, CommittedEvents, EventQueries, EventRow};
 pub use areas::executions::{
     AgentMetrics, ApprovalRow, ControlChange, Decision, ExecutionFilter, ExecutionQueries,

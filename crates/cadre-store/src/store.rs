@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::areas::{
-    agents::AgentQueries, api_keys::ApiKeyQueries, audit::AuditQueries, events::EventQueries,
-    executions::ExecutionQueries, health::HealthQueries, instances::InstanceQueries,
-    jobs::JobQueries, models::ModelQueries, org_keys::OrgKeyQueries, orgs::OrgQueries,
-    projects::ProjectQueries, schedules::ScheduleQueries, sessions::SessionQueries,
-    task_graph::GraphQueries, task_templates::TaskTemplateQueries, tasks::TaskQueries,
-    users::UserQueries,
+    agents::AgentQueries, api_keys::ApiKeyQueries, audit::AuditQueries, chat::ChatQueries,
+    events::EventQueries, executions::ExecutionQueries, health::HealthQueries,
+    instances::InstanceQueries, jobs::JobQueries, models::ModelQueries, org_keys::OrgKeyQueries,
+    orgs::OrgQueries, projects::ProjectQueries, schedules::ScheduleQueries,
+    sessions::SessionQueries, task_graph::GraphQueries, task_templates::TaskTemplateQueries,
+    tasks::TaskQueries, users::UserQueries,
 };
 use crate::{Result, postgres::PgStore, sqlite::SqliteStore};
 
@@ -61,6 +61,7 @@ pub(crate) trait Backend:
     + ApiKeyQueries
     + ProjectQueries
     + AuditQueries
+    + ChatQueries
     + OrgKeyQueries
     + ModelQueries
     + JobQueries
@@ -191,6 +192,10 @@ impl Store {
     }
 
     pub fn instances(&self) -> &dyn InstanceQueries {
+        self.backend.as_ref()
+    }
+
+    pub fn chat(&self) -> &dyn ChatQueries {
         self.backend.as_ref()
     }
 

@@ -29,7 +29,7 @@ pub enum Category {
 }
 
 use Access::{Authenticated, Org, PlatformAdmin, Public};
-use Category::{Api, Executions, Unlimited};
+use Category::{Api, Chat, Executions, Unlimited};
 use Permission::{Approve, DeleteOrg, EditWork, ManageAgents, ManageIntegrations, ManageOrg, View};
 
 /// Every route: method, path template, access, rate-limit category.
@@ -49,6 +49,16 @@ pub const ROUTES: &[(&str, &str, Access, Category)] = &[
     // Live traffic never spends the API budget (SPEC §7.4).
     ("POST", "/api/v1/auth/ws-token", Authenticated, Unlimited),
     ("GET", "/ws", Public, Unlimited),
+    ("POST", "/api/v1/orgs/{orgId}/chat", Org(EditWork), Chat),
+    (
+        "POST",
+        "/api/v1/orgs/{orgId}/chat/stream",
+        Org(EditWork),
+        Chat,
+    ),
+    ("GET", "/api/v1/orgs/{orgId}/chat/sessions", Org(View), Api),
+    ("GET", "/api/v1/chat/sessions/{id}", Org(View), Api),
+    ("DELETE", "/api/v1/chat/sessions/{id}", Org(View), Api),
     (
         "GET",
         "/api/v1/executions/{id}/events",

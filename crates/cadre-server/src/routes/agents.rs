@@ -425,24 +425,7 @@ pub(crate) async fn execute_agent_handler(
             }
             let project_id = match t.project_id {
                 Some(p) => p,
-                None => {
-                    let (projects, _) = state
-                        .store()
-                        .projects()
-                        .projects(
-                            tenant,
-                            cadre_store::Page {
-                                page: 1,
-                                page_size: 100,
-                            },
-                        )
-                        .await?;
-                    projects
-                        .into_iter()
-                        .find(|p| p.is_default)
-                        .map(|p| p.id)
-                        .ok_or_else(|| ApiError::not_found("project"))?
-                }
+                None => super::inbox_project(&state, tenant).await?,
             };
             let task = NewTask {
                 id: cadre_types::new_id(),

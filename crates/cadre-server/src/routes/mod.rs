@@ -6,6 +6,7 @@ mod agents;
 mod api_keys;
 mod audit;
 mod auth;
+mod chat;
 mod events;
 mod executions;
 mod health;
@@ -25,7 +26,8 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 
-pub(crate) use executions::record_decision;
+pub(crate) use executions::{Origin, record_decision, start_execution};
+pub(crate) use projects::inbox_project;
 
 /// Every `/api/v1` route, with its OpenAPI description.
 pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
@@ -41,6 +43,13 @@ pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::me_handler, auth::update_me_handler))
         .routes(routes!(realtime::ws_token_handler))
         .routes(routes!(realtime::execution_events_handler))
+        .routes(routes!(chat::chat_handler))
+        .routes(routes!(chat::chat_stream_handler))
+        .routes(routes!(chat::list_sessions_handler))
+        .routes(routes!(
+            chat::get_session_handler,
+            chat::delete_session_handler
+        ))
         .routes(routes!(
             api_keys::list_api_keys_handler,
             api_keys::create_api_key_handler

@@ -115,6 +115,29 @@ fn valid_description(text: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The org's default project (`Inbox`), where work without a project goes.
+pub(crate) async fn inbox_project(
+    state: &AppState,
+    tenant: cadre_types::Tenant,
+) -> ApiResult<Uuid> {
+    let (projects, _) = state
+        .store()
+        .projects()
+        .projects(
+            tenant,
+            cadre_store::Page {
+                page: 1,
+                page_size: 100,
+            },
+        )
+        .await?;
+    projects
+        .into_iter()
+        .find(|p| p.is_default)
+        .map(|p| p.id)
+        .ok_or_else(|| ApiError::not_found("project"))
+}
+
 /// Projects of an organization (its `Inbox` included).
 #[utoipa::path(get, path = "/api/v1/orgs/{orgId}/projects", tag = "projects", params(("orgId" = Uuid, Path)), responses((status = 200, body = Vec<ProjectOut>)))]
 #[tracing::instrument(skip_all)]

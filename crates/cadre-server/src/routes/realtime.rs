@@ -223,7 +223,7 @@ impl Feed {
                 // Last-Event-ID and reads the rest from the database.
                 return None;
             }
-            let payload: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+            let payload: Value = serde_json::from_str(event.data()).unwrap_or(Value::Null);
             let id = match event.kind.as_str() {
                 "trace_event" => {
                     let seq = payload["seq"].as_i64().unwrap_or(0);
@@ -240,7 +240,7 @@ impl Feed {
                 }
                 _ => None,
             };
-            return Some((Ok(sse(&event.kind, id, &event.data)), self));
+            return Some((Ok(sse(&event.kind, id, event.data())), self));
         }
     }
 }

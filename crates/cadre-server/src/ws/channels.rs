@@ -20,8 +20,12 @@ pub(crate) async fn owner(state: &AppState, channel: Channel) -> Result<Option<U
         Channel::Task(id) => store.tasks().task_org(id).await?,
         Channel::Execution(id) => store.executions().execution_org(id).await?,
         Channel::Agent(id) => store.agents().agent_org(id).await?,
-        // Chat sessions are not stored yet (#8, chat): no session exists.
-        Channel::Session(_) => None,
+        // A session is private to whoever opened it: checked in `authorize`.
+        Channel::Session(id) => store
+            .chat()
+            .chat_session_owner(id)
+            .await?
+            .map(|(org, _, _)| org),
     })
 }
 
@@ -32,6 +36,13 @@ pub(crate) async fn authorize(
     channel: Channel,
     permission: Permission,
 ) -> Result<Tenant, ApiError> {
+    if let Channel::Session(id) = channel {
+        let owner = state.store().chat().chat_session_owner(id).await?;
+        let (kind, who) = principal.actor();
+        if !owner.is_some_and(|(_, t, o)| t == kind && o == who) {
+            return Err(ApiError::not_found("session"));
+        }
+    }
     match owner(state, channel).await? {
         Some(org) => authorize_principal(state, principal, org, permission).await,
         None => Err(ApiError::not_found(channel.kind())),

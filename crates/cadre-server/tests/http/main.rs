@@ -15,6 +15,7 @@
 mod accounts;
 mod api_keys;
 mod audit;
+mod chat;
 mod envelope;
 mod harness;
 mod isolation;

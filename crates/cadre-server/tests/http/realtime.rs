@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::harness::{TestServer, body, expect_error};
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Waits this long at most for a message that must come.
@@ -30,7 +30,7 @@ async fn ws_token(app: &TestServer, token: &str) -> String {
     json["data"]["token"].as_str().unwrap().to_owned()
 }
 
-async fn connect(app: &TestServer, token: &str, last_event_id: Option<&str>) -> Socket {
+pub(crate) async fn connect(app: &TestServer, token: &str, last_event_id: Option<&str>) -> Socket {
     let ws = ws_token(app, token).await;
     let mut url = format!("ws://{}/ws?token={ws}", app.addr);
     if let Some(id) = last_event_id {
@@ -39,7 +39,7 @@ async fn connect(app: &TestServer, token: &str, last_event_id: Option<&str>) -> 
     tokio_tungstenite::connect_async(url).await.unwrap().0
 }
 
-async fn send(socket: &mut Socket, msg: Value) {
+pub(crate) async fn send(socket: &mut Socket, msg: Value) {
     socket
         .send(Message::Text(msg.to_string().into()))
         .await
@@ -47,7 +47,7 @@ async fn send(socket: &mut Socket, msg: Value) {
 }
 
 /// The next JSON message (pings and pongs skipped).
-async fn next(socket: &mut Socket) -> Value {
+pub(crate) async fn next(socket: &mut Socket) -> Value {
     loop {
         let msg = tokio::time::timeout(PATIENCE, socket.next())
             .await
@@ -63,7 +63,7 @@ async fn next(socket: &mut Socket) -> Value {
 }
 
 /// The next message of `kind`, skipping others.
-async fn next_of(socket: &mut Socket, kind: &str) -> Value {
+pub(crate) async fn next_of(socket: &mut Socket, kind: &str) -> Value {
     loop {
         let msg = next(socket).await;
         if msg["type"] == kind {
@@ -72,7 +72,7 @@ async fn next_of(socket: &mut Socket, kind: &str) -> Value {
     }
 }
 
-async fn subscribe(socket: &mut Socket, channel: &str) -> Value {
+pub(crate) async fn subscribe(socket: &mut Socket, channel: &str) -> Value {
     send(
         socket,
         json!({"type": "subscribe", "payload": {"channel": channel}, "requestId": channel}),

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod api_keys;
 pub mod audit;
+pub mod chat;
 pub mod events;
 pub mod executions;
 pub mod health;
