@@ -189,6 +189,10 @@ impl Supervisor {
                 tracing::debug!(task = spec.name, "background task finished");
             }
         };
+        // Short-lived tasks (a chat turn each) would otherwise pile up
+        // until shutdown: forget the ones that have finished.
+        while guard.tasks.try_join_next().is_some() {}
+        guard.abortable.retain(|h| !h.is_finished());
         let handle = guard.tasks.spawn(watched);
         if spec.on_cancel == OnCancel::Abort {
             guard.abortable.push(handle);
@@ -246,6 +250,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn finished_tasks_are_forgotten_as_new_ones_come() {
+        let sup = Supervisor::new();
+        for _ in 0..100 {
+            sup.spawn(TaskSpec::helper("short"), |_| async { Ok(()) });
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        sup.spawn(TaskSpec::helper("last"), |_| async { Ok(()) });
+        let inner = lock(&sup.inner);
+        assert!(inner.tasks.len() < 10, "{} tasks kept", inner.tasks.len());
+        assert!(
+            inner.abortable.len() < 10,
+            "{} handles kept",
+            inner.abortable.len()
+        );
+    }
 
     #[tokio::test]
     async fn draining_task_finishes_its_work_before_shutdown_returns() {
