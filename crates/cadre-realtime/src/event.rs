@@ -2,8 +2,6 @@
 //! ([`Event`]: a notice with its sequence id, serialized once for every
 //! subscriber).
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -64,8 +62,9 @@ pub struct Event {
     pub seq: u64,
     pub kind: String,
     pub scope: Scope,
-    /// `{"type","id","payload"}` as sent on the WebSocket, built once.
-    pub wire: Arc<str>,
+    /// `{"type","id","payload"}` as sent on the WebSocket, built once and
+    /// shared by every connection (cloning is a reference count).
+    pub wire: bytes::Bytes,
     /// Where the payload lies in `wire` (kept once, not twice).
     data: std::ops::Range<usize>,
 }
@@ -84,14 +83,22 @@ impl Event {
             seq,
             kind: notice.kind,
             scope: notice.scope,
-            wire: wire.into(),
+            wire: bytes::Bytes::from(wire),
             data: head.len()..head.len() + data.len(),
         }
     }
 
+    /// The whole message as text.
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.wire).unwrap_or("{}")
+    }
+
     /// The payload alone, as an SSE `data:` line carries it.
     pub fn data(&self) -> &str {
-        self.wire.get(self.data.clone()).unwrap_or("null")
+        self.wire
+            .get(self.data.clone())
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .unwrap_or("null")
     }
 
     /// Bytes the event holds, for the replay buffer's bound.
@@ -115,7 +122,7 @@ mod tests {
             json!({"taskId": "t", "title": "a \"quoted\" title"}),
         );
         let event = Event::new(42, notice);
-        let wire: Value = serde_json::from_str(&event.wire).unwrap();
+        let wire: Value = serde_json::from_str(event.text()).unwrap();
         assert_eq!(
             wire,
             json!({"type": "task_created", "id": "42", "payload": {"taskId": "t", "title": "a \"quoted\" title"}})

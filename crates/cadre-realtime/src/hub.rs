@@ -151,16 +151,31 @@ impl Inbox {
     pub async fn recv(&mut self) -> Option<Arc<Event>> {
         loop {
             let event = self.queue.recv().await?;
-            if self.replayed.is_empty() {
-                return Some(event);
-            }
-            // The queue is in id order: replayed ids below this one will
-            // not come again.
-            self.replayed = self.replayed.split_off(&event.seq);
-            if !self.replayed.remove(&event.seq) {
+            if let Some(event) = self.fresh(event) {
                 return Some(event);
             }
         }
+    }
+
+    /// The next event if one is queued already (to send several at once).
+    pub fn try_recv(&mut self) -> Option<Arc<Event>> {
+        loop {
+            let event = self.queue.try_recv().ok()?;
+            if let Some(event) = self.fresh(event) {
+                return Some(event);
+            }
+        }
+    }
+
+    /// `event`, unless a replay already sent it.
+    fn fresh(&mut self, event: Arc<Event>) -> Option<Arc<Event>> {
+        if self.replayed.is_empty() {
+            return Some(event);
+        }
+        // The queue is in id order: replayed ids below this one will not
+        // come again.
+        self.replayed = self.replayed.split_off(&event.seq);
+        (!self.replayed.remove(&event.seq)).then_some(event)
     }
 
     /// Notes events a replay sent, so the live queue does not repeat them.

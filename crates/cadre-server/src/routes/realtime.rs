@@ -111,7 +111,12 @@ pub(crate) async fn ws_handler(
         })?;
     let principal = crate::auth::ws_principal(holder, &state).await?;
     let connection = Connection::new(state, principal, last_event_id);
+    // Small buffers (tungstenite's defaults are 128 KiB each way, taken up
+    // front): most messages are small, and idle connections are many.
     Ok(upgrade
+        .read_buffer_size(4 << 10)
+        .write_buffer_size(4 << 10)
+        .max_write_buffer_size(2 << 20)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| connection.run(socket))

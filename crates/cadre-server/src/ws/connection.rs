@@ -1,12 +1,14 @@
 //! One WebSocket connection's loop.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use cadre_identity::permissions::Permission;
-use cadre_realtime::{Channel, Inbox, Notice, Scope};
+use cadre_realtime::{Channel, Event, Inbox, Notice, Scope};
 use cadre_store::Actor;
+use futures_util::SinkExt as _;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -30,6 +32,8 @@ const RECHECK_EVERY: Duration = Duration::from_secs(60);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Subscriptions one connection may hold.
 const MAX_SUBSCRIPTIONS: usize = 200;
+/// Events written before one flush.
+const FORWARD_BATCH: usize = 64;
 /// Default and longest edit-lock time, as the REST route.
 const LOCK_TTL_SECS: u64 = 300;
 
@@ -79,14 +83,19 @@ impl Connection {
         let mut recheck = tokio::time::interval(RECHECK_EVERY);
         recheck.tick().await;
         let end = loop {
+            // Biased, events first: a wake-up for an event polls only that
+            // branch (a fan-out wakes every subscriber at once).
             let step = tokio::select! {
-                () = shutdown.cancelled() => Err(End::Close(close::GOING_AWAY, "the server is shutting down; reconnect with lastEventId")),
+                biased;
                 event = self.inbox.recv() => match event {
-                    _ if self.inbox.is_behind() => Err(End::Close(close::SLOW_CONSUMER, "slow consumer: events were not read fast enough; reconnect with lastEventId")),
-                    Some(event) => send(&mut socket, Message::Text(Utf8Bytes::from(&*event.wire))).await,
+                    Some(event) => self.forward(&mut socket, event).await,
                     None => Err(End::Gone),
                 },
-                incoming = socket.recv() => self.incoming(&mut socket, incoming).await,
+                () = shutdown.cancelled() => Err(End::Close(close::GOING_AWAY, "the server is shutting down; reconnect with lastEventId")),
+                // Boxed: handling a message needs a large future (database
+                // calls), which would otherwise sit in every idle
+                // connection's task.
+                incoming = socket.recv() => Box::pin(self.incoming(&mut socket, incoming)).await,
                 _ = ping.tick() => {
                     if self.last_heard.elapsed() > IDLE_AFTER {
                         Err(End::Close(close::IDLE, "no messages or pongs for 90 seconds"))
@@ -94,7 +103,7 @@ impl Connection {
                         send(&mut socket, Message::Ping(Default::default())).await
                     }
                 }
-                _ = recheck.tick() => self.recheck(&mut socket).await,
+                _ = recheck.tick() => Box::pin(self.recheck(&mut socket)).await,
             };
             if let Err(end) = step {
                 break end;
@@ -110,6 +119,31 @@ impl Connection {
             let _ =
                 tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
         }
+    }
+
+    /// Sends `first` and whatever else is queued (up to a batch), with one
+    /// flush.
+    async fn forward(&mut self, socket: &mut WebSocket, first: Arc<Event>) -> Result<(), End> {
+        let mut next = Some(first);
+        let mut sent = 0;
+        while let Some(event) = next {
+            if self.inbox.is_behind() {
+                return Err(End::Close(
+                    close::SLOW_CONSUMER,
+                    "slow consumer: events were not read fast enough; reconnect with lastEventId",
+                ));
+            }
+            if let Ok(text) = Utf8Bytes::try_from(event.wire.clone()) {
+                within(socket.feed(Message::Text(text))).await?;
+            }
+            sent += 1;
+            next = if sent < FORWARD_BATCH {
+                self.inbox.try_recv()
+            } else {
+                None
+            };
+        }
+        within(socket.flush()).await
     }
 
     async fn incoming(
@@ -378,7 +412,7 @@ impl Connection {
         match replay {
             Ok(events) => {
                 for event in events {
-                    send_text(socket, event.wire.to_string())
+                    send_text(socket, event.text().to_owned())
                         .await
                         .map_err(|_| {
                             ApiError::new(
@@ -474,14 +508,29 @@ fn parse_channel(name: &str) -> Result<Channel, ApiError> {
 }
 
 async fn send(socket: &mut WebSocket, message: Message) -> Result<(), End> {
-    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(End::Gone),
-        Err(_) => Err(End::Close(
-            close::SLOW_CONSUMER,
-            "slow consumer: a message could not be sent within 10 seconds",
-        )),
-    }
+    within(socket.send(message)).await
+}
+
+/// Runs a write, giving up on a client that has not taken it within
+/// `SEND_TIMEOUT`. Most writes complete at once; only one that waits gets a
+/// timer (a timer per message is a large share of a fan-out's cost).
+async fn within(
+    write: impl std::future::Future<Output = Result<(), axum::Error>>,
+) -> Result<(), End> {
+    tokio::pin!(write);
+    let written = match futures_util::poll!(&mut write) {
+        std::task::Poll::Ready(written) => written,
+        std::task::Poll::Pending => match tokio::time::timeout(SEND_TIMEOUT, write).await {
+            Ok(written) => written,
+            Err(_) => {
+                return Err(End::Close(
+                    close::SLOW_CONSUMER,
+                    "slow consumer: a message could not be sent within 10 seconds",
+                ));
+            }
+        },
+    };
+    written.map_err(|_| End::Gone)
 }
 
 async fn send_text(socket: &mut WebSocket, text: String) -> Result<(), End> {
