@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::channel::Channel;
-use crate::event::{Event, Notice};
+use crate::event::{Event, Notice, Pending};
 use crate::hub::{Hub, Inbox};
 use crate::ring::{ReplayUnavailable, Ring};
 
@@ -39,8 +39,11 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            replay_events: 10_000,
-            replay_bytes: 16 << 20,
+            // A client away for a few seconds of a busy org catches up; one
+            // away longer reloads. (16 MiB of replay was a third of what
+            // 10,000 parked executions cost.)
+            replay_events: 4_096,
+            replay_bytes: 8 << 20,
             max_event_bytes: 64 << 10,
             connection_queue: 256,
             outbox: 65_536,
@@ -63,7 +66,7 @@ impl std::fmt::Debug for Realtime {
 }
 
 struct Inner {
-    outbox: mpsc::Sender<Notice>,
+    outbox: mpsc::Sender<Pending>,
     ring: Mutex<Ring>,
     hub: Arc<Hub>,
     limits: Limits,
@@ -121,7 +124,7 @@ impl Realtime {
     }
 
     fn with(
-        outbox: mpsc::Sender<Notice>,
+        outbox: mpsc::Sender<Pending>,
         limits: Limits,
         redis: Option<crate::redis::RedisLink>,
     ) -> Self {
@@ -140,7 +143,7 @@ impl Realtime {
     /// Announces a committed change. Never waits; if the outbox is full the
     /// notice is dropped and counted (subscribers recover with a reload).
     pub fn publish(&self, notice: Notice) {
-        let notice = notice.bounded(self.inner.limits.max_event_bytes);
+        let notice = notice.encode(self.inner.limits.max_event_bytes);
         if let Err(mpsc::error::TrySendError::Full(n)) = self.inner.outbox.try_send(notice) {
             let dropped = self.inner.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(kind = %n.kind, dropped, "event bus outbox full; an event was dropped");

@@ -25,15 +25,40 @@ impl Notice {
         }
     }
 
+    /// The notice as the bus keeps it until it is numbered: the payload as
+    /// JSON text (a `Value` tree takes several times the memory), at most
+    /// `max_bytes` of it (see [`Notice::bounded`]).
+    pub fn encode(self, max_bytes: usize) -> Pending {
+        let text = self.payload.to_string();
+        let notice = if text.len() <= max_bytes {
+            return Pending {
+                kind: self.kind,
+                scope: self.scope,
+                payload: text,
+            };
+        } else {
+            self.bounded_from(text.len())
+        };
+        Pending {
+            payload: notice.payload.to_string(),
+            kind: notice.kind,
+            scope: notice.scope,
+        }
+    }
+
     /// Keeps the notice under `max_bytes` of payload: a larger payload (a
     /// model call with a long prompt) is replaced by its small top-level
     /// fields and `"truncated": true`, and the client reads the rest over
     /// the REST API. The bus then never carries an unbounded message.
-    pub fn bounded(mut self, max_bytes: usize) -> Self {
+    pub fn bounded(self, max_bytes: usize) -> Self {
         let size = serde_json::to_string(&self.payload).map_or(usize::MAX, |s| s.len());
         if size <= max_bytes {
             return self;
         }
+        self.bounded_from(size)
+    }
+
+    fn bounded_from(mut self, size: usize) -> Self {
         let mut kept = Map::new();
         if let Value::Object(fields) = &self.payload {
             for (key, value) in fields {
@@ -54,6 +79,27 @@ impl Notice {
     }
 }
 
+/// A notice on its way through the bus: its payload already JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub kind: String,
+    pub scope: Scope,
+    pub payload: String,
+}
+
+impl Pending {
+    /// `{"kind","scope","payload"}`, as the bus carries it between
+    /// instances.
+    pub(crate) fn to_json(&self) -> String {
+        format!(
+            r#"{{"kind":{},"scope":{},"payload":{}}}"#,
+            Value::String(self.kind.clone()),
+            serde_json::to_string(&self.scope).unwrap_or_else(|_| "{}".into()),
+            self.payload
+        )
+    }
+}
+
 /// A notice with its place in the bus's order.
 #[derive(Debug)]
 pub struct Event {
@@ -70,13 +116,13 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(seq: u64, notice: Notice) -> Self {
+    pub fn new(seq: u64, notice: Pending) -> Self {
         let head = format!(
             r#"{{"type":{},"id":"{seq}","payload":"#,
             Value::String(notice.kind.clone())
         );
         let mut wire = head.clone();
-        let data = notice.payload.to_string();
+        let data = notice.payload;
         wire.push_str(&data);
         wire.push('}');
         Self {
@@ -121,7 +167,7 @@ mod tests {
             Scope::org(Uuid::nil()),
             json!({"taskId": "t", "title": "a \"quoted\" title"}),
         );
-        let event = Event::new(42, notice);
+        let event = Event::new(42, notice.encode(usize::MAX));
         let wire: Value = serde_json::from_str(event.text()).unwrap();
         assert_eq!(
             wire,

@@ -234,7 +234,10 @@ mod tests {
     use crate::event::Notice;
 
     fn event(seq: u64, scope: Scope) -> Arc<Event> {
-        Arc::new(Event::new(seq, Notice::new("x", scope, json!({}))))
+        Arc::new(Event::new(
+            seq,
+            Notice::new("x", scope, json!({})).encode(usize::MAX),
+        ))
     }
 
     #[tokio::test]

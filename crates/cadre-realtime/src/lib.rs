@@ -24,6 +24,6 @@ pub mod store_events;
 
 pub use bus::{Limits, Realtime};
 pub use channel::{BadChannel, Channel, Scope};
-pub use event::{Event, Notice};
+pub use event::{Event, Notice, Pending};
 pub use hub::Inbox;
 pub use ring::ReplayUnavailable;

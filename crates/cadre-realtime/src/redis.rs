@@ -12,7 +12,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 
 use crate::bus::{Realtime, clock_seq};
-use crate::event::{Event, Notice};
+use crate::event::{Event, Notice, Pending};
 
 const SEQ_KEY: &str = "cadre:events:seq";
 const CHANNEL: &str = "cadre:events";
@@ -46,7 +46,7 @@ impl RedisLink {
     pub(crate) async fn start(
         &self,
         supervisor: &Supervisor,
-        notices: mpsc::Receiver<Notice>,
+        notices: mpsc::Receiver<Pending>,
         bus: Realtime,
     ) -> anyhow::Result<()> {
         let first = self.subscribe().await?;
@@ -108,7 +108,7 @@ impl RedisLink {
 
     async fn publish_all(
         &self,
-        mut notices: mpsc::Receiver<Notice>,
+        mut notices: mpsc::Receiver<Pending>,
         shutdown: cadre_runtime::CancellationToken,
     ) -> anyhow::Result<()> {
         let script = redis::Script::new(PUBLISH);
@@ -121,13 +121,7 @@ impl RedisLink {
             let Some(notice) = notice else {
                 return Ok(());
             };
-            let body = match serde_json::to_string(&notice) {
-                Ok(body) => body,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not encode an event; dropped");
-                    continue;
-                }
-            };
+            let body = notice.to_json();
             let sent = script
                 .key(SEQ_KEY)
                 .key(CHANNEL)
@@ -151,11 +145,12 @@ impl RedisLink {
     }
 }
 
-/// `"<seq> <notice JSON>"`.
-fn parse(payload: &[u8]) -> Option<(u64, Notice)> {
+/// `"<seq> <notice JSON>"` (bounded by its publisher already).
+fn parse(payload: &[u8]) -> Option<(u64, Pending)> {
     let text = std::str::from_utf8(payload).ok()?;
     let (seq, body) = text.split_once(' ')?;
-    Some((seq.parse().ok()?, serde_json::from_str(body).ok()?))
+    let notice: Notice = serde_json::from_str(body).ok()?;
+    Some((seq.parse().ok()?, notice.encode(usize::MAX)))
 }
 
 #[cfg(test)]
@@ -168,8 +163,9 @@ mod tests {
 
     #[test]
     fn parses_what_the_script_publishes_and_rejects_garbage() {
-        let notice = Notice::new("task_created", Scope::org(Uuid::now_v7()), json!({"a": 1}));
-        let text = format!("17 {}", serde_json::to_string(&notice).unwrap());
+        let notice = Notice::new("task_created", Scope::org(Uuid::now_v7()), json!({"a": 1}))
+            .encode(usize::MAX);
+        let text = format!("17 {}", notice.to_json());
         assert_eq!(parse(text.as_bytes()), Some((17, notice)));
         assert_eq!(parse(b"17"), None);
         assert_eq!(parse(b"x {}"), None);

@@ -102,7 +102,7 @@ mod tests {
     fn event(seq: u64) -> Arc<Event> {
         Arc::new(Event::new(
             seq,
-            Notice::new("x", Scope::org(Uuid::nil()), json!({"n": seq})),
+            Notice::new("x", Scope::org(Uuid::nil()), json!({"n": seq})).encode(usize::MAX),
         ))
     }
 
