@@ -93,6 +93,7 @@ pub(crate) trait Backend:
 pub struct Store {
     backend: Arc<dyn Backend>,
     wakeups: Arc<tokio::sync::Notify>,
+    max_connections: u32,
 }
 
 impl std::fmt::Debug for Store {
@@ -113,6 +114,7 @@ impl Store {
         Ok(Store {
             backend,
             wakeups: Arc::default(),
+            max_connections: options.max_connections,
         })
     }
 
@@ -180,6 +182,11 @@ impl Store {
     /// call is ignored).
     pub fn on_committed_events(&self, sink: Arc<dyn crate::CommittedEvents>) {
         self.backend.event_sink().install(sink);
+    }
+
+    /// The pool's size (`database.max_connections`).
+    pub fn max_connections(&self) -> u32 {
+        self.max_connections
     }
 
     /// `sqlite` or `postgres`.
