@@ -5,6 +5,7 @@
 //! SSE response, other tabs and a resumed stream all see the same turn.
 
 mod context;
+mod follow;
 
 use cadre_llm::StreamEvent;
 use cadre_realtime::{Notice, Scope};
@@ -208,6 +209,16 @@ impl Turn {
             message.execution_id = execution_id;
             if message.content.trim().is_empty() {
                 message.content = format!("{} is on it: {instructions}", agent.name);
+            }
+            if let Some(execution) = execution_id {
+                follow::Follow {
+                    state: state.clone(),
+                    tenant: self.tenant,
+                    session: self.session.id,
+                    execution,
+                    agent: (agent.id, agent.name.clone()),
+                }
+                .start();
             }
             execution = Some(started);
         } else if message.content.trim().is_empty() {

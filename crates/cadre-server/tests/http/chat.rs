@@ -55,7 +55,28 @@ fn answer(request: &Value) -> axum::response::Response {
     }
     let chunk = |delta: Value, finish: Value| json!({"id": "c1", "object": "chat.completion.chunk", "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
     let mut events = vec![chunk(json!({"role": "assistant"}), Value::Null)];
-    let finish = if last.contains("research") {
+    let orchestrating = system.starts_with("You are the orchestrator");
+    let tool_result_seen = messages.iter().any(|m| m["role"] == "tool");
+    let finish = if system.starts_with("Fetch.") {
+        // An agent whose work has an outside effect: it waits for a human.
+        let arguments = json!({"method": "GET", "url": "https://example.com/"}).to_string();
+        events.push(chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_fetch", "type": "function", "function": {"name": "http_request", "arguments": arguments}}]}),
+            Value::Null,
+        ));
+        "tool_calls"
+    } else if !orchestrating && !tool_result_seen {
+        // An agent at work: it records its findings, then says it is done.
+        let arguments = json!({"label": "Top five", "type": "text", "content": "Obsidian, Notion, Bear, Logseq, Joplin"}).to_string();
+        events.push(chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_out", "type": "function", "function": {"name": "add_output", "arguments": arguments}}]}),
+            Value::Null,
+        ));
+        "tool_calls"
+    } else if !orchestrating {
+        events.push(chunk(json!({"content": "Done."}), Value::Null));
+        "stop"
+    } else if last.contains("research") {
         // The agent the prompt lists for market research.
         let line = system
             .lines()
@@ -587,5 +608,169 @@ async fn a_session_channel_carries_the_turn_to_its_owner_only_and_a_broken_strea
             .unwrap()
             .len(),
         4
+    );
+}
+
+#[tokio::test]
+async fn a_routed_execution_reports_its_progress_and_outcome_in_the_session() {
+    let app = TestServer::start_with_workers().await;
+    let (owner, org, _) = org_with_model(&app, "chat-follow@example.com", None).await;
+    let resp = app
+        .authed(Method::POST, &format!("/api/v1/orgs/{org}/agents"), &owner)
+        .json(&json!({"name": "Ada", "description": "Does market research.", "instructions": "Research.", "model": "orchestra", "tools": ["add_output"]}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, agent) = body(resp).await;
+    assert_eq!(status, 201, "{agent}");
+    // Watch the session from the start.
+    let (status, first) = chat(&app, &owner, &org, json!({"message": "hello"})).await;
+    assert_eq!(status, 200, "{first}");
+    let session = first["data"]["sessionId"].as_str().unwrap().to_owned();
+    let mut socket = crate::realtime::connect(&app, &owner, None).await;
+    assert_eq!(
+        crate::realtime::subscribe(&mut socket, &format!("session:{session}")).await["type"],
+        "subscribed"
+    );
+
+    let (status, routed) = chat(
+        &app,
+        &owner,
+        &org,
+        json!({"message": "Please research note-taking apps", "sessionId": session}),
+    )
+    .await;
+    assert_eq!(status, 200, "{routed}");
+    let execution = routed["data"]["executions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The execution's progress arrives on the session's channel…
+    loop {
+        let update = crate::realtime::next_of(&mut socket, "execution_update").await;
+        assert_eq!(update["payload"]["executionId"], execution.as_str());
+        assert_eq!(update["payload"]["sessionId"], session.as_str());
+        if update["payload"]["status"] == "completed" {
+            break;
+        }
+    }
+    // …and then its outcome, as the agent's message.
+    let outcome = loop {
+        let msg = crate::realtime::next_of(&mut socket, "chat_message").await;
+        if msg["payload"]["executionId"] == execution.as_str()
+            && msg["payload"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("finished")
+        {
+            break msg;
+        }
+    };
+    assert_eq!(outcome["payload"]["role"], "agent");
+    assert_eq!(
+        outcome["payload"]["content"],
+        "Ada finished:\n\nTop five: Obsidian, Notion, Bear, Logseq, Joplin"
+    );
+    let resp = app
+        .authed(
+            Method::GET,
+            &format!("/api/v1/chat/sessions/{session}"),
+            &owner,
+        )
+        .send()
+        .await
+        .unwrap();
+    let messages = body(resp).await.2["data"]["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        ["user", "assistant", "user", "agent", "agent"],
+        "{messages:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_project_subscriber_sees_the_task_the_execution_and_its_approval_request() {
+    let app = TestServer::start_with_workers().await;
+    let (owner, org, _) = org_with_model(&app, "ws-engine@example.com", None).await;
+    let resp = app
+        .authed(
+            Method::POST,
+            &format!("/api/v1/orgs/{org}/projects"),
+            &owner,
+        )
+        .json(&json!({"name": "Watched"}))
+        .send()
+        .await
+        .unwrap();
+    let project = body(resp).await.2["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = app
+        .authed(Method::POST, &format!("/api/v1/orgs/{org}/agents"), &owner)
+        .json(&json!({"name": "Fetcher", "instructions": "Fetch.", "model": "orchestra", "tools": ["http_request"]}))
+        .send()
+        .await
+        .unwrap();
+    let agent = body(resp).await.2["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut socket = crate::realtime::connect(&app, &owner, None).await;
+    assert_eq!(
+        crate::realtime::subscribe(&mut socket, &format!("project:{project}")).await["type"],
+        "subscribed"
+    );
+
+    let resp = app
+        .authed(
+            Method::POST,
+            &format!("/api/v1/agents/{agent}/execute"),
+            &owner,
+        )
+        .json(&json!({"task": {"title": "Fetch the page", "projectId": project}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, execution) = body(resp).await;
+    assert_eq!(status, 202, "{execution}");
+    let id = execution["data"]["id"].as_str().unwrap().to_owned();
+
+    let created = crate::realtime::next_of(&mut socket, "task_created").await;
+    assert_eq!(created["payload"]["title"], "Fetch the page");
+    let queued = crate::realtime::next_of(&mut socket, "execution_update").await;
+    assert_eq!(
+        (
+            &queued["payload"]["executionId"],
+            &queued["payload"]["status"]
+        ),
+        (&json!(id), &json!("queued"))
+    );
+    let approval = crate::realtime::next_of(&mut socket, "approval_requested").await;
+    assert_eq!(approval["payload"]["executionId"], id.as_str());
+    assert_eq!(approval["payload"]["action"], "http_request");
+    loop {
+        let update = crate::realtime::next_of(&mut socket, "execution_update").await;
+        if update["payload"]["status"] == "waiting_approval" {
+            break;
+        }
+    }
+    // Rejecting it over the WebSocket is announced to the project too.
+    let approval_id = approval["payload"]["approvalId"].as_str().unwrap();
+    crate::realtime::send(&mut socket, json!({"type": "approve", "payload": {"approvalId": approval_id, "approved": false, "reason": "not today"}, "requestId": 9})).await;
+    let resolved = crate::realtime::next_of(&mut socket, "approval_resolved").await;
+    assert_eq!(
+        (
+            &resolved["payload"]["status"],
+            &resolved["payload"]["reason"]
+        ),
+        (&json!("rejected"), &json!("not today"))
     );
 }

@@ -30,6 +30,36 @@ impl TestServer {
         Self::start_with(&[]).await
     }
 
+    /// A server that also runs executions: the engine under a worker, as
+    /// `cadre serve` does.
+    pub async fn start_with_workers() -> TestServer {
+        let app = Self::start().await;
+        let engine = cadre_engine::Engine::new(
+            app.state.store().clone(),
+            app.state.secrets().clone(),
+            app.state.llm().clone(),
+            cadre_engine::egress::Egress::new(cadre_engine::egress::AllowList::default()).unwrap(),
+            cadre_engine::EngineConfig::default(),
+            app.state.realtime().clone(),
+        );
+        let registry = cadre_worker::Registry::default().on(cadre_engine::ADVANCE, move |ctx| {
+            let engine = engine.clone();
+            async move { engine.run(ctx).await }
+        });
+        let config = cadre_worker::WorkerConfig {
+            queues: vec![(cadre_engine::QUEUE.to_owned(), 4)],
+            ..cadre_worker::WorkerConfig::default()
+        };
+        cadre_worker::Worker::new(
+            app.state.store().clone(),
+            registry,
+            config,
+            app.state.instance_id(),
+        )
+        .start(app.state.supervisor());
+        app
+    }
+
     /// Starts a server whose configuration has these `CADRE_*` variables.
     pub async fn start_with(vars: &[(&str, &str)]) -> TestServer {
         let vars = vars
