@@ -72,6 +72,7 @@ struct Inner {
     limits: Limits,
     dropped: AtomicU64,
     redis: Option<crate::redis::RedisLink>,
+    roster: crate::presence::Roster,
 }
 
 impl Realtime {
@@ -136,6 +137,7 @@ impl Realtime {
                 limits,
                 dropped: AtomicU64::new(0),
                 redis,
+                roster: crate::presence::Roster::default(),
             }),
         }
     }
@@ -153,6 +155,9 @@ impl Realtime {
     /// Numbered events enter here (from the local task or from Redis).
     pub(crate) fn deliver(&self, event: Event) {
         let event = Arc::new(event);
+        if event.kind == "presence_update" {
+            self.inner.roster.observe(&event);
+        }
         lock(&self.inner.ring).push(event.clone());
         self.inner.hub.deliver(&event);
     }
@@ -183,6 +188,12 @@ impl Realtime {
             .after(after, |e| e.scope.org == org && e.scope.reaches(channel))?;
         inbox.replayed(&missed);
         Ok(missed)
+    }
+
+    /// Who is on `task` now (`[{user, action, since}]`), from the
+    /// presence updates of every instance.
+    pub fn present(&self, task: Uuid) -> Vec<serde_json::Value> {
+        self.inner.roster.present(task)
     }
 
     /// The id of the last event this instance saw (0: none yet).

@@ -18,6 +18,7 @@ mod bus;
 mod channel;
 mod event;
 mod hub;
+mod presence;
 mod redis;
 mod ring;
 pub mod store_events;

@@ -32,6 +32,10 @@ const RECHECK_EVERY: Duration = Duration::from_secs(60);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Subscriptions one connection may hold.
 const MAX_SUBSCRIPTIONS: usize = 200;
+/// A client may send this many messages at once…
+const MESSAGE_BURST: f64 = 50.0;
+/// …and this many a second after that.
+const MESSAGES_PER_SECOND: f64 = 20.0;
 /// Events written before one flush.
 const FORWARD_BATCH: usize = 64;
 /// Default and longest edit-lock time, as the REST route.
@@ -58,6 +62,8 @@ pub(crate) struct Connection {
     /// Tasks this connection announced presence on, to say it left.
     present: HashMap<Uuid, Uuid>,
     last_heard: Instant,
+    /// Messages the client may still send now (refilled over time).
+    allowance: f64,
 }
 
 impl Connection {
@@ -71,6 +77,7 @@ impl Connection {
             last_event_id,
             present: HashMap::new(),
             last_heard: Instant::now(),
+            allowance: MESSAGE_BURST,
         }
     }
 
@@ -169,7 +176,23 @@ impl Connection {
             }
             Some(Ok(message)) => message,
         };
+        let elapsed = self.last_heard.elapsed().as_secs_f64();
         self.last_heard = Instant::now();
+        self.allowance = (self.allowance + elapsed * MESSAGES_PER_SECOND).min(MESSAGE_BURST);
+        if matches!(message, Message::Text(_) | Message::Binary(_)) {
+            if self.allowance < 1.0 {
+                return send_text(
+                    socket,
+                    protocol::error(
+                        "RATE_LIMIT_EXCEEDED",
+                        "at most 20 messages a second (bursts of 50); this one was not handled",
+                        None,
+                    ),
+                )
+                .await;
+            }
+            self.allowance -= 1.0;
+        }
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
@@ -409,6 +432,25 @@ impl Connection {
                 "the connection failed",
             )
         })?;
+        if let Channel::Task(task) = channel {
+            // Who is already here (presence updates follow live).
+            let users = self.state.realtime().present(task);
+            send_text(
+                socket,
+                protocol::reply(
+                    "presence_update",
+                    json!({"taskId": task, "users": users, "snapshot": true}),
+                    rid,
+                ),
+            )
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    crate::error::ErrorCode::InternalError,
+                    "the connection failed",
+                )
+            })?;
+        }
         match replay {
             Ok(events) => {
                 for event in events {

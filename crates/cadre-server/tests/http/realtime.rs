@@ -235,6 +235,13 @@ async fn presence_and_locks_reach_the_other_subscribers() {
         subscribe(&mut b, &format!("task:{id}")).await["type"],
         "subscribed"
     );
+    // A subscriber to a task is first told who is there: nobody yet.
+    let snapshot = next(&mut b).await;
+    assert_eq!(
+        (&snapshot["type"], &snapshot["payload"]["users"]),
+        (&json!("presence_update"), &json!([])),
+        "{snapshot}"
+    );
     send(
         &mut a,
         json!({"type": "presence", "payload": {"taskId": id, "action": "editing"}}),
@@ -243,6 +250,14 @@ async fn presence_and_locks_reach_the_other_subscribers() {
     let presence = next_of(&mut b, "presence_update").await;
     assert_eq!(presence["payload"]["action"], "editing");
     assert_eq!(presence["payload"]["user"]["type"], "user");
+    // Someone arriving later learns who is already there.
+    let mut late = connect(&app, &colleague, None).await;
+    subscribe(&mut late, &format!("task:{id}")).await;
+    let snapshot = next(&mut late).await;
+    let users = snapshot["payload"]["users"].as_array().unwrap();
+    assert_eq!(users.len(), 1, "{snapshot}");
+    assert_eq!(users[0]["action"], "editing");
+    assert_eq!(users[0]["user"], presence["payload"]["user"]);
 
     send(&mut a, json!({"type": "lock_acquire", "payload": {"taskId": id, "ttlSeconds": 60}, "requestId": "l1"})).await;
     let acquired = next(&mut a).await;
@@ -429,6 +444,18 @@ async fn bad_messages_get_errors_and_oversize_ones_close_the_connection() {
     // Still serving after all that.
     send(&mut socket, json!({"type": "ping"})).await;
     assert_eq!(next(&mut socket).await["type"], "pong");
+    // A flood is answered with errors, not handled.
+    for _ in 0..80 {
+        send(&mut socket, json!({"type": "ping"})).await;
+    }
+    let mut refused = 0;
+    for _ in 0..80 {
+        let reply = next(&mut socket).await;
+        if reply["payload"]["code"] == "RATE_LIMIT_EXCEEDED" {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 20, "{refused} of 80 refused");
 
     let huge = format!(
         r#"{{"type": "ping", "payload": {{"pad": "{}"}}}}"#,
