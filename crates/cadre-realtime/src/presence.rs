@@ -15,6 +15,9 @@ use crate::event::Event;
 /// presence by sending it again while it stays, e.g. every 30 seconds).
 pub(crate) const PRESENCE_TTL: Duration = Duration::from_secs(90);
 
+/// Tasks with presence kept before stale entries are swept.
+const STALE_SWEEP_AFTER: usize = 10_000;
+
 struct Entry {
     user: Value,
     action: String,
@@ -64,6 +67,14 @@ impl Roster {
         }
         if users.is_empty() {
             tasks.remove(&task);
+        }
+        // Presence left behind by an instance that died is only dropped
+        // when read; past this many tasks, everything stale goes.
+        if tasks.len() > STALE_SWEEP_AFTER {
+            tasks.retain(|_, users| {
+                users.retain(|_, e| e.seen.elapsed() < PRESENCE_TTL);
+                !users.is_empty()
+            });
         }
     }
 
