@@ -445,60 +445,30 @@ macro_rules! move_heads {
                 std::collections::HashMap::with_capacity(steps.len());
             for chunk in steps.chunks(HEADS_CHUNK) {
                 // VALUES columns are named column1, column2, … on both backends.
-                let mut update = sqlx::QueryBuilder::new(
-                    "UPDATE executions SET status = v.column4, steps = v.column5, tokens_in = v.column6,
-                            tokens_out = v.column7, cost_nanos = v.column8, models = v.column9,
-                            checkpoint = v.column10, error = v.column11, started_at = v.column12,
-                            finished_at = v.column13,
-                            control = CASE WHEN v.column14 THEN NULL ELSE control END,
-                            input = CASE WHEN v.column15 THEN NULL ELSE input END,
-                            trace_seq = COALESCE(v.column16, trace_seq),
-                            trace_hash = COALESCE(v.column17, trace_hash), updated_at = v.column18,
-                            runner = CASE WHEN v.column19 THEN NULL ELSE runner END
-                     FROM (",
-                );
-                update.push_values(chunk, |mut row, (org, c)| {
-                    let (s, head) = (&c.state, c.events.last());
-                    row.push_bind(*org)
-                        .push_bind(c.execution_id)
-                        .push_bind(c.expected_seq)
-                        .push_bind(&s.status)
-                        .push_bind(s.steps)
-                        .push_bind(s.tokens_in)
-                        .push_bind(s.tokens_out)
-                        .push_bind(s.cost_nanos)
-                        .push_bind(Json(&s.models))
-                        .push_bind(Json(&s.checkpoint))
-                        .push_bind(&s.error)
-                        .push_bind(s.started_at)
-                        .push_bind(s.finished_at)
-                        .push_bind(s.clear_control)
-                        .push_bind(s.clear_input)
-                        .push_bind(head.map(|e| e.seq))
-                        .push_bind(head.map(|e| e.hash.as_str()))
-                        .push_bind(c.at)
-                        .push_bind(c.release_runner)
-                        .push_bind(c.expected_control.as_deref().unwrap_or(""))
-                        .push_bind(c.lease.map(|l| l.job_id))
-                        .push_bind(c.lease.map_or(0, |l| l.epoch));
-                });
-                update.push(
-                    ") AS v
-                     WHERE executions.org_id = v.column1 AND executions.id = v.column2
-                       AND executions.trace_seq = v.column3
-                       AND (NOT v.column19 OR COALESCE(executions.control, '') = v.column20)
-                       AND (v.column21 IS NULL OR EXISTS (
-                            SELECT 1 FROM jobs j WHERE j.id = v.column21 AND j.lease_epoch = v.column22 AND j.state = 'running'))
-                     RETURNING id, control, input",
-                );
+                let mut update = sqlx::QueryBuilder::new(MOVE_HEADS);
+                update.push_values(chunk, |mut row, (org, c)| head_binds!(row, org, c));
+                update.push(MOVE_HEADS_WHERE);
                 let rows: Vec<(Uuid, Option<String>, Option<Json<Value>>)> =
                     update.build_query_as().fetch_all(&mut *$tx).await?;
                 for (id, control, input) in rows {
                     moved.insert(id, StepHead { control, input });
                 }
             }
-            let mut outcomes = Vec::with_capacity(steps.len());
-            for (_, c) in steps {
+            outcomes!($tx, steps, moved)
+        }
+        .await
+    };
+}
+
+/// The outcome of each step of a batch once the heads that moved are known
+/// (`$moved`): a refused step is told apart as a lost lease or a moved
+/// head by one look-up. Evaluates to `Result<Vec<Result<StepHead>>>`.
+macro_rules! outcomes {
+    ($conn:expr, $steps:expr, $moved:expr) => {
+        async {
+            let mut moved: std::collections::HashMap<Uuid, StepHead> = $moved;
+            let mut outcomes = Vec::with_capacity($steps.len());
+            for (_, c) in $steps {
                 if let Some(head) = moved.remove(&c.execution_id) {
                     outcomes.push(Ok(head));
                     continue;
@@ -512,7 +482,7 @@ macro_rules! move_heads {
                     )
                     .bind(lease.job_id)
                     .bind(lease.epoch)
-                    .fetch_optional(&mut *$tx)
+                    .fetch_optional(&mut *$conn)
                     .await?;
                     stale = held.is_none();
                 }
@@ -526,6 +496,60 @@ macro_rules! move_heads {
         }
         .await
     };
+}
+
+/// Moves execution heads from the `VALUES` list that follows (one row per
+/// step, as [`head_binds`] binds it; columns are named column1, column2, …
+/// on both backends).
+const MOVE_HEADS: &str =
+    "UPDATE executions SET status = v.column4, steps = v.column5, tokens_in = v.column6,
+        tokens_out = v.column7, cost_nanos = v.column8, models = v.column9,
+        checkpoint = v.column10, error = v.column11, started_at = v.column12,
+        finished_at = v.column13,
+        control = CASE WHEN v.column14 THEN NULL ELSE control END,
+        input = CASE WHEN v.column15 THEN NULL ELSE input END,
+        trace_seq = COALESCE(v.column16, trace_seq),
+        trace_hash = COALESCE(v.column17, trace_hash), updated_at = v.column18,
+        runner = CASE WHEN v.column19 THEN NULL ELSE runner END
+     FROM (";
+
+/// The fences of a head move: the trace head it started from, the control
+/// request it saw (for a step that stops the execution), the job's lease.
+const MOVE_HEADS_WHERE: &str = ") AS v
+     WHERE executions.org_id = v.column1 AND executions.id = v.column2
+       AND executions.trace_seq = v.column3
+       AND (NOT v.column19 OR COALESCE(executions.control, '') = v.column20)
+       AND (v.column21 IS NULL OR EXISTS (
+            SELECT 1 FROM jobs j WHERE j.id = v.column21 AND j.lease_epoch = v.column22 AND j.state = 'running'))
+     RETURNING id, control, input";
+
+/// Binds one step's row of [`MOVE_HEADS`].
+macro_rules! head_binds {
+    ($row:ident, $org:expr, $c:expr) => {{
+        let (s, head) = (&$c.state, $c.events.last());
+        $row.push_bind(*$org)
+            .push_bind($c.execution_id)
+            .push_bind($c.expected_seq)
+            .push_bind(&s.status)
+            .push_bind(s.steps)
+            .push_bind(s.tokens_in)
+            .push_bind(s.tokens_out)
+            .push_bind(s.cost_nanos)
+            .push_bind(Json(&s.models))
+            .push_bind(Json(&s.checkpoint))
+            .push_bind(&s.error)
+            .push_bind(s.started_at)
+            .push_bind(s.finished_at)
+            .push_bind(s.clear_control)
+            .push_bind(s.clear_input)
+            .push_bind(head.map(|e| e.seq))
+            .push_bind(head.map(|e| e.hash.as_str()))
+            .push_bind($c.at)
+            .push_bind($c.release_runner)
+            .push_bind($c.expected_control.as_deref().unwrap_or(""))
+            .push_bind($c.lease.map(|l| l.job_id))
+            .push_bind($c.lease.map_or(0, |l| l.epoch));
+    }};
 }
 
 /// Most steps in one head-moving UPDATE (22 binds a step).
@@ -794,6 +818,165 @@ macro_rules! apply_step {
     };
 }
 
+/// Whether a step writes only its head, trace events, snapshot and
+/// memories (most steps do): nothing for [`apply_step`] to do.
+fn is_plain(c: &StepCommit) -> bool {
+    c.outputs.is_empty()
+        && c.tasks.is_empty()
+        && c.executions.is_empty()
+        && c.approvals.is_empty()
+        && c.expired_approvals.is_empty()
+        && c.intent_started.is_none()
+        && c.intent_finished.is_none()
+        && c.agent_status.is_none()
+        && c.task_done.is_none()
+        && c.task_failed.is_none()
+        && c.cancel_children.is_empty()
+        && c.jobs.is_empty()
+}
+
+/// Most bind parameters in one statement (PostgreSQL allows 65,535).
+const MAX_BINDS: usize = 60_000;
+
+impl crate::sqlite::SqliteStore {
+    /// SQLite's statements cost no round trip: the general path is as fast.
+    async fn commit_plain(
+        &self,
+        _steps: &[(Uuid, &StepCommit)],
+    ) -> Result<Option<Vec<Result<StepHead>>>> {
+        Ok(None)
+    }
+}
+
+impl crate::postgres::PgStore {
+    /// A batch of plain steps as one statement: the heads move in a
+    /// data-modifying CTE, and only the steps whose head moved append
+    /// their trace events, snapshots and memories (the inserts read the
+    /// `UPDATE`'s `RETURNING`). One round trip and one implicit
+    /// transaction, where the general path takes six — the batches were
+    /// found waiting on round trips (docs/benchmarks.md). `None` for the
+    /// general path: a step that is not plain, a batch too large for one
+    /// statement, or two executions remembering the same key (which one
+    /// wins depends on which heads move).
+    async fn commit_plain(
+        &self,
+        steps: &[(Uuid, &StepCommit)],
+    ) -> Result<Option<Vec<Result<StepHead>>>> {
+        if !steps.iter().all(|(_, c)| is_plain(c)) {
+            return Ok(None);
+        }
+        let events: Vec<(Uuid, &StepCommit, &TraceEventRow)> = steps
+            .iter()
+            .flat_map(|(org, c)| c.events.iter().map(move |e| (*org, *c, e)))
+            .collect();
+        let snapshots: Vec<(&StepCommit, &(i64, Value))> = steps
+            .iter()
+            .filter_map(|(_, c)| c.snapshot.as_ref().map(|s| (*c, s)))
+            .collect();
+        let mut memories: Vec<(Uuid, Uuid, &Uuid, &str, &str, OffsetDateTime)> = steps
+            .iter()
+            .flat_map(|(org, c)| {
+                c.memories.iter().map(move |(agent, key, value)| {
+                    (
+                        c.execution_id,
+                        *org,
+                        agent,
+                        key.as_str(),
+                        value.as_str(),
+                        c.at,
+                    )
+                })
+            })
+            .collect();
+        // In key order (concurrent batches lock rows in one order); of one
+        // execution's writes to a key the last wins, as one by one.
+        memories.sort_by(|a, b| (a.1, a.2, a.3).cmp(&(b.1, b.2, b.3)));
+        let mut clash = false;
+        memories.dedup_by(|later, kept| {
+            let same = (later.1, later.2, later.3) == (kept.1, kept.2, kept.3);
+            clash |= same && later.0 != kept.0;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        let binds = steps.len() * 22 + events.len() * 8 + snapshots.len() * 3 + memories.len() * 6;
+        if clash || binds > MAX_BINDS {
+            return Ok(None);
+        }
+        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new("WITH moved AS (");
+        q.push(MOVE_HEADS);
+        q.push_values(steps, |mut row, (org, c)| head_binds!(row, org, c));
+        q.push(MOVE_HEADS_WHERE);
+        q.push(")");
+        if !events.is_empty() {
+            q.push(", t AS (INSERT INTO trace_events (execution_id, seq, org_id, type, at, data, prev_hash, hash) SELECT e.* FROM (");
+            q.push_values(&events, |mut row, (org, c, e)| {
+                row.push_bind(c.execution_id)
+                    .push_bind(e.seq)
+                    .push_bind(*org)
+                    .push_bind(&e.kind)
+                    .push_bind(e.at)
+                    .push_bind(&e.data)
+                    .push_bind(&e.prev_hash)
+                    .push_bind(&e.hash);
+            });
+            q.push(") AS e (execution_id, seq, org_id, type, at, data, prev_hash, hash) WHERE e.execution_id IN (SELECT id FROM moved))");
+        }
+        if !snapshots.is_empty() {
+            q.push(", s AS (INSERT INTO execution_checkpoints (execution_id, step, state) SELECT x.* FROM (");
+            q.push_values(&snapshots, |mut row, (c, (step, state))| {
+                row.push_bind(c.execution_id)
+                    .push_bind(*step)
+                    .push_bind(Json(state));
+            });
+            q.push(
+                ") AS x (execution_id, step, state) WHERE x.execution_id IN (SELECT id FROM moved)
+                     ON CONFLICT (execution_id, step) DO UPDATE SET state = excluded.state)",
+            );
+        }
+        if !memories.is_empty() {
+            q.push(", m AS (INSERT INTO memories (org_id, agent_id, key, value, created_at, updated_at)
+                     SELECT m.org_id, m.agent_id, m.key, m.value, m.at, m.at FROM (");
+            q.push_values(
+                &memories,
+                |mut row, (execution, org, agent, key, value, at)| {
+                    row.push_bind(*execution)
+                        .push_bind(*org)
+                        .push_bind(**agent)
+                        .push_bind(*key)
+                        .push_bind(*value)
+                        .push_bind(*at);
+                },
+            );
+            q.push(") AS m (execution_id, org_id, agent_id, key, value, at) WHERE m.execution_id IN (SELECT id FROM moved)
+                     ON CONFLICT (org_id, agent_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at)");
+        }
+        q.push(" SELECT id, control, input FROM moved");
+        let rows: Vec<(Uuid, Option<String>, Option<Json<Value>>)> =
+            q.build_query_as().fetch_all(&self.pool).await?;
+        let mut moved: std::collections::HashMap<Uuid, StepHead> = rows
+            .into_iter()
+            .map(|(id, control, input)| (id, StepHead { control, input }))
+            .collect();
+        if moved.len() == steps.len() {
+            // Every head moved (the usual case): no look-up needed.
+            return Ok(Some(
+                steps
+                    .iter()
+                    .map(|(_, c)| {
+                        moved.remove(&c.execution_id).ok_or(StoreError::Conflict {
+                            constraint: "trace_head".into(),
+                        })
+                    })
+                    .collect(),
+            ));
+        }
+        let mut conn = self.pool.acquire().await?;
+        Ok(Some(outcomes!(conn, steps, moved)?))
+    }
+}
+
 super::for_both_backends!(ExecutionQueries {
     async fn execution_org(&self, id: Uuid) -> Result<Option<Uuid>> {
         Ok(sqlx::query_scalar("SELECT org_id FROM executions WHERE id = $1")
@@ -931,6 +1114,9 @@ super::for_both_backends!(ExecutionQueries {
         let mut ids = std::collections::HashSet::with_capacity(steps.len());
         if !steps.iter().all(|(_, c)| ids.insert(c.execution_id)) {
             return Err(StoreError::Conflict { constraint: "one_step_per_execution".into() });
+        }
+        if let Some(outcomes) = self.commit_plain(&steps).await? {
+            return Ok(outcomes);
         }
         let mut tx = self.begin_write().await?;
         // Heads first: a refused step has written nothing when it is found

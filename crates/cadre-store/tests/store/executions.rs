@@ -236,3 +236,46 @@ store_test!(
         );
     }
 );
+
+store_test!(a_refused_step_leaves_no_memory_behind, |db| async move {
+    // Distinct keys: on PostgreSQL this batch is one statement, whose
+    // inserts keep only what the steps whose heads moved wrote.
+    let (tenant, ids) = executions(&db.store, 3).await;
+    let agent = Uuid::now_v7();
+    let remember = |mut c: StepCommit, key: &str| {
+        c.memories.push((agent, key.into(), format!("from {key}")));
+        c
+    };
+    let mut stale = remember(step(ids[1], 0, 1), "b");
+    stale.lease = Some(cadre_store::Lease {
+        job_id: Uuid::now_v7(),
+        epoch: 1,
+    });
+    let batch = [
+        remember(step(ids[0], 0, 1), "a"),
+        stale,
+        remember(step(ids[2], 5, 1), "c"),
+    ];
+    let batch: Vec<_> = batch.iter().map(|c| (tenant, c)).collect();
+    let outcomes = db.store.executions().commit_steps(&batch).await.unwrap();
+    assert!(outcomes[0].is_ok(), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[1], Err(StoreError::StaleLease)),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(&outcomes[2], Err(StoreError::Conflict { constraint }) if constraint == "trace_head"),
+        "{outcomes:?}"
+    );
+    let memories = db
+        .store
+        .executions()
+        .recall(tenant, agent, "", 10)
+        .await
+        .unwrap();
+    assert_eq!(memories, vec![("a".to_owned(), "from a".to_owned())]);
+    for (i, expected) in [(0, 1), (1, 0), (2, 0)] {
+        let trace = db.store.executions().trace(tenant, ids[i]).await.unwrap();
+        assert_eq!(trace.len(), expected, "execution {i}");
+    }
+});
