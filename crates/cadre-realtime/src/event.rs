@@ -108,8 +108,10 @@ pub struct Event {
     pub seq: u64,
     pub kind: String,
     pub scope: Scope,
-    /// `{"type","id","payload"}` as sent on the WebSocket, built once and
-    /// shared by every connection (cloning is a reference count).
+    /// `{"type","id","org","channels","payload"}` as sent on the
+    /// WebSocket, built once and shared by every connection (cloning is a
+    /// reference count). `channels` names every channel the event reaches,
+    /// so a client with several subscriptions can tell which it answers.
     pub wire: bytes::Bytes,
     /// Where the payload lies in `wire` (kept once, not twice).
     data: std::ops::Range<usize>,
@@ -117,9 +119,16 @@ pub struct Event {
 
 impl Event {
     pub fn new(seq: u64, notice: Pending) -> Self {
+        let channels: Vec<Value> = notice
+            .scope
+            .channels()
+            .map(|c| Value::String(c.to_string()))
+            .collect();
         let head = format!(
-            r#"{{"type":{},"id":"{seq}","payload":"#,
-            Value::String(notice.kind.clone())
+            r#"{{"type":{},"id":"{seq}","org":"{}","channels":{},"payload":"#,
+            Value::String(notice.kind.clone()),
+            notice.scope.org,
+            Value::Array(channels)
         );
         let mut wire = head.clone();
         let data = notice.payload;
@@ -171,7 +180,8 @@ mod tests {
         let wire: Value = serde_json::from_str(event.text()).unwrap();
         assert_eq!(
             wire,
-            json!({"type": "task_created", "id": "42", "payload": {"taskId": "t", "title": "a \"quoted\" title"}})
+            json!({"type": "task_created", "id": "42", "org": Uuid::nil(), "channels": [format!("org:{}", Uuid::nil())],
+                   "payload": {"taskId": "t", "title": "a \"quoted\" title"}})
         );
         let data: Value = serde_json::from_str(event.data()).unwrap();
         assert_eq!(data["title"], "a \"quoted\" title");

@@ -188,6 +188,18 @@ async fn project_subscribers_see_rest_changes_and_other_orgs_are_refused() {
     assert_eq!(created["payload"]["taskId"], id.as_str());
     assert_eq!(created["payload"]["title"], "Write the launch post");
     assert!(created["id"].as_str().unwrap().parse::<u64>().is_ok());
+    assert_eq!(created["org"], org.as_str());
+    let channels = created["channels"].as_array().unwrap();
+    for channel in [
+        format!("org:{org}"),
+        format!("project:{project}"),
+        format!("task:{id}"),
+    ] {
+        assert!(
+            channels.contains(&json!(channel)),
+            "{channel} missing: {created}"
+        );
+    }
 
     let resp = app
         .authed(Method::PATCH, &format!("/api/v1/tasks/{id}"), &owner)
