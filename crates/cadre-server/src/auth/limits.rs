@@ -41,6 +41,13 @@ impl Limits {
         self.config.default_plan
     }
 
+    /// The model tokens a day `plan` allows its org (executions and chat
+    /// together); `None` when unlimited or limits are off.
+    pub fn tokens_per_day(&self, plan: Plan) -> Option<u64> {
+        let tokens = self.config.for_plan(plan).tokens_per_day;
+        (self.config.enabled && tokens > 0).then_some(tokens)
+    }
+
     /// Counts a request of `who` under its plan's limit for `category`; an API
     /// key's own per-minute limit replaces the plan's API limit. `None` when
     /// the category is not limited or limits are off.

@@ -129,6 +129,7 @@ impl Turn {
                 .first()
                 .map_or_else(|| FALLBACK_MODEL.to_owned(), |m| m.name.clone()),
         };
+        self.within_quota().await?;
         let chain = crate::models::endpoints_for(&state, self.tenant, &model).await?;
         let prompt = context::Prompt {
             state: &state,
@@ -237,6 +238,34 @@ impl Turn {
             message: stored,
             execution,
         })
+    }
+
+    /// No model call past the org's daily token quota (SPEC §7.4), which
+    /// its executions and its chat share.
+    async fn within_quota(&self) -> Result<(), ApiError> {
+        let store = self.state.store();
+        let plan = store
+            .orgs()
+            .plan_of(self.tenant.org_id())
+            .await?
+            .unwrap_or_else(|| self.state.limits().default_plan());
+        let Some(quota) = self.state.limits().tokens_per_day(plan) else {
+            return Ok(());
+        };
+        let today = cadre_types::time::now().replace_time(time::Time::MIDNIGHT);
+        let (used, _) = store
+            .executions()
+            .spend_since(self.tenant, None, today)
+            .await?;
+        if u64::try_from(used).unwrap_or(0) >= quota {
+            return Err(ApiError::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "the organization used {used} model tokens today; its {plan} plan allows {quota} a day"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Creates the agent's task in the org's `Inbox` and starts it.

@@ -774,3 +774,53 @@ async fn a_project_subscriber_sees_the_task_the_execution_and_its_approval_reque
         (&json!("rejected"), &json!("not today"))
     );
 }
+
+#[tokio::test]
+async fn chat_and_executions_share_the_daily_token_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cadre.toml");
+    std::fs::write(
+        &config,
+        "[limits.free]\nchat_per_minute = 1000\napi_per_minute = 100000\nexecutions_per_hour = 1000\n\
+         uploads_per_hour = 10\ntokens_per_day = 90\n",
+    )
+    .unwrap();
+    let app = TestServer::start_with(&[("CADRE_CONFIG", config.to_str().unwrap())]).await;
+    let (owner, org, seen) = org_with_model(&app, "chat-quota@example.com", None).await;
+    // Each answer costs 48 tokens: the second starts at 48 (under 90), the
+    // third at 96 and is refused before any model call.
+    let mut session = None;
+    for _ in 0..2 {
+        let mut body = json!({"message": "hello"});
+        if let Some(id) = &session {
+            body["sessionId"] = json!(id);
+        }
+        let (status, out) = chat(&app, &owner, &org, body).await;
+        assert_eq!(status, 200, "{out}");
+        session = Some(out["data"]["sessionId"].as_str().unwrap().to_owned());
+    }
+    let (status, refused) = chat(
+        &app,
+        &owner,
+        &org,
+        json!({"message": "once more", "sessionId": session}),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), &refused["error"]["code"]),
+        (402, &json!("QUOTA_EXCEEDED")),
+        "{refused}"
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("96 model tokens today"),
+        "{refused}"
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        2,
+        "no model call past the quota"
+    );
+}

@@ -1303,6 +1303,16 @@ super::for_both_backends!(ExecutionQueries {
         .bind(since)
         .fetch_one(&self.pool)
         .await?;
-        Ok((tokens.unwrap_or(0), cost.unwrap_or(0)))
+        // The whole org's spend includes its chat with the orchestrator.
+        let chat: Option<i64> = match agent_id {
+            Some(_) => None,
+            None => sqlx::query_scalar(
+                "SELECT CAST(SUM(tokens_in + tokens_out) AS BIGINT) FROM chat_messages WHERE org_id = $1 AND created_at >= $2")
+                .bind(tenant.org_id())
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?,
+        };
+        Ok((tokens.unwrap_or(0) + chat.unwrap_or(0), cost.unwrap_or(0)))
     }
 });
