@@ -91,9 +91,48 @@ pub(crate) fn step_notices(
             scope(ex, project, true),
             json!({"approvalId": approval, "executionId": ex.id, "status": "expired"}),
         ));
+        notices.push(notification(
+            ex,
+            project,
+            "warning",
+            "An approval expired",
+            "Nobody decided in time; the agent was told the action was not approved.",
+        ));
+    }
+    if let Some((_, error)) = &commit.task_failed {
+        notices.push(notification(
+            ex,
+            project,
+            "error",
+            "An execution failed",
+            error,
+        ));
     }
     notices.push(execution_update(ex, project));
     notices
+}
+
+/// `notification`: something a person should look at (SPEC §6), on the
+/// org's channel and the execution's.
+fn notification(
+    ex: &ExecutionRow,
+    project: Option<Uuid>,
+    level: &str,
+    title: &str,
+    message: &str,
+) -> Notice {
+    Notice::new(
+        "notification",
+        scope(ex, project, true),
+        json!({
+            "level": level,
+            "title": title,
+            "message": message,
+            "executionId": ex.id,
+            "taskId": ex.task_id,
+            "agentId": ex.agent_id,
+        }),
+    )
 }
 
 fn rfc3339(at: time::OffsetDateTime) -> Value {

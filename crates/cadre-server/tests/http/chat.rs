@@ -824,3 +824,43 @@ async fn chat_and_executions_share_the_daily_token_quota() {
         "no model call past the quota"
     );
 }
+
+#[tokio::test]
+async fn a_failed_execution_is_a_notification_to_the_org() {
+    let app = TestServer::start_with_workers().await;
+    let (owner, org, _) = org_with_model(&app, "notify@example.com", None).await;
+    let resp = app
+        .authed(Method::POST, &format!("/api/v1/orgs/{org}/agents"), &owner)
+        .json(&json!({"name": "Brief", "instructions": "Work.", "model": "orchestra", "tools": ["add_output"],
+                      "limits": {"maxSteps": 1}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, agent) = body(resp).await;
+    assert_eq!(status, 201, "{agent}");
+    let agent = agent["data"]["id"].as_str().unwrap().to_owned();
+    let mut socket = crate::realtime::connect(&app, &owner, None).await;
+    assert_eq!(
+        crate::realtime::subscribe(&mut socket, &format!("org:{org}")).await["type"],
+        "subscribed"
+    );
+    let resp = app
+        .authed(
+            Method::POST,
+            &format!("/api/v1/agents/{agent}/execute"),
+            &owner,
+        )
+        .json(&json!({"task": {"title": "Too much for one step"}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, execution) = body(resp).await;
+    assert_eq!(status, 202, "{execution}");
+    let note = crate::realtime::next_of(&mut socket, "notification").await;
+    assert_eq!(note["payload"]["level"], "error", "{note}");
+    assert_eq!(note["payload"]["executionId"], execution["data"]["id"]);
+    assert!(
+        !note["payload"]["message"].as_str().unwrap().is_empty(),
+        "{note}"
+    );
+}
