@@ -10,5 +10,6 @@
 mod channels;
 mod connection;
 pub(crate) mod protocol;
+mod requests;
 
 pub(crate) use connection::{Connection, MAX_MESSAGE_BYTES};
