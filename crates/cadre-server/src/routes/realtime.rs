@@ -170,16 +170,19 @@ pub(crate) async fn execution_events_handler(
     let row = state.store().executions().execution(tenant, id).await?;
     let mut backlog = VecDeque::new();
     let mut sent = after;
-    for event in state.store().executions().trace(tenant, id).await? {
-        if event.seq > after {
-            sent = event.seq;
-            let payload = serde_json::json!({
-                "executionId": id, "seq": event.seq, "type": event.kind,
-                "at": event.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-                "data": event.data.0, "hash": event.hash,
-            });
-            backlog.push_back(sse("trace_event", Some(event.seq), &payload.to_string()));
-        }
+    for event in state
+        .store()
+        .executions()
+        .trace_after(tenant, id, after)
+        .await?
+    {
+        sent = event.seq;
+        let payload = serde_json::json!({
+            "executionId": id, "seq": event.seq, "type": event.kind,
+            "at": event.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "data": event.data.0, "hash": event.hash,
+        });
+        backlog.push_back(sse("trace_event", Some(event.seq), &payload.to_string()));
     }
     let project = state
         .store()

@@ -281,6 +281,10 @@ pub trait ExecutionQueries: Send + Sync {
         page: Page,
     ) -> Result<(Vec<ExecutionRow>, u64)>;
     async fn trace(&self, tenant: Tenant, id: Uuid) -> Result<Vec<TraceEventRow>>;
+    /// The trace events after sequence number `after`, in order (a stream
+    /// resuming from `Last-Event-ID`).
+    async fn trace_after(&self, tenant: Tenant, id: Uuid, after: i64)
+    -> Result<Vec<TraceEventRow>>;
     /// The snapshots kept after each step up to `step`, in step order (the
     /// engine composes a state from them).
     async fn snapshots_through(
@@ -1050,11 +1054,16 @@ super::for_both_backends!(ExecutionQueries {
     }
 
     async fn trace(&self, tenant: Tenant, id: Uuid) -> Result<Vec<TraceEventRow>> {
+        self.trace_after(tenant, id, 0).await
+    }
+
+    async fn trace_after(&self, tenant: Tenant, id: Uuid, after: i64) -> Result<Vec<TraceEventRow>> {
         Ok(sqlx::query_as::<_, TraceEventRow>(
             "SELECT seq, type, at, data, prev_hash, hash FROM trace_events
-             WHERE org_id = $1 AND execution_id = $2 ORDER BY seq")
+             WHERE org_id = $1 AND execution_id = $2 AND seq > $3 ORDER BY seq")
         .bind(tenant.org_id())
         .bind(id)
+        .bind(after)
         .fetch_all(&self.pool)
         .await?)
     }
