@@ -16,6 +16,10 @@
 
 use std::time::{Duration, Instant};
 
+/// The allocator `cadre` itself uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cadre_engine::egress::{AllowList, Egress};
 use cadre_engine::{Engine, EngineConfig, advance_job};
 use cadre_llm::catalog::Defaults;
