@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use cadre_realtime::{Notice, Scope};
 use cadre_store::{ExecutionRow, StepCommit, Store};
 use cadre_types::Tenant;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 /// Where an execution's messages belong: its task, agent and (when known)
@@ -62,7 +62,7 @@ pub(crate) fn step_notices(
                 "executionId": ex.id,
                 "seq": event.seq,
                 "type": event.kind,
-                "at": rfc3339(event.at),
+                "at": cadre_types::time::rfc3339(event.at),
                 "data": event.data.0,
                 "hash": event.hash,
             }),
@@ -81,7 +81,7 @@ pub(crate) fn step_notices(
                 "description": approval.description,
                 "details": approval.details,
                 "riskLevel": approval.risk_level,
-                "expiresAt": rfc3339(approval.expires_at),
+                "expiresAt": cadre_types::time::rfc3339(approval.expires_at),
             }),
         ));
     }
@@ -133,11 +133,6 @@ fn notification(
             "agentId": ex.agent_id,
         }),
     )
-}
-
-fn rfc3339(at: time::OffsetDateTime) -> Value {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .map_or(Value::Null, Value::String)
 }
 
 /// Tasks' projects, remembered (a task never moves to another project), so

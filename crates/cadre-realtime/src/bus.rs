@@ -28,7 +28,7 @@ pub struct Limits {
     /// …and at most this many bytes of them.
     pub replay_bytes: usize,
     /// A payload larger than this is cut to its small fields
-    /// ([`Notice::bounded`]).
+    /// ([`Notice::encode`]).
     pub max_event_bytes: usize,
     /// Events queued for one connection before it counts as too slow.
     pub connection_queue: usize,

@@ -118,6 +118,24 @@ impl Scope {
         }
     }
 
+    /// An event of one task only (presence): not for the org's stream.
+    pub fn task(org: Uuid, task: Uuid) -> Self {
+        Self {
+            org,
+            task: Some(task),
+            ..Self::default()
+        }
+    }
+
+    /// An event of one chat session only.
+    pub fn session(org: Uuid, session: Uuid) -> Self {
+        Self {
+            org,
+            session: Some(session),
+            ..Self::default()
+        }
+    }
+
     /// Every channel the event is delivered on.
     pub fn channels(&self) -> impl Iterator<Item = Channel> + '_ {
         [

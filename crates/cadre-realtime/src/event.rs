@@ -27,56 +27,42 @@ impl Notice {
 
     /// The notice as the bus keeps it until it is numbered: the payload as
     /// JSON text (a `Value` tree takes several times the memory), at most
-    /// `max_bytes` of it (see [`Notice::bounded`]).
+    /// `max_bytes` of it. A larger payload (a model call with a long
+    /// prompt) is replaced by its small top-level fields and
+    /// `"truncated": true`, and the client reads the rest over the REST
+    /// API, so the bus never carries an unbounded message.
     pub fn encode(self, max_bytes: usize) -> Pending {
-        let text = self.payload.to_string();
-        let notice = if text.len() <= max_bytes {
-            return Pending {
-                kind: self.kind,
-                scope: self.scope,
-                payload: text,
-            };
-        } else {
-            self.bounded_from(text.len())
-        };
+        let mut payload = self.payload.to_string();
+        if payload.len() > max_bytes {
+            payload = cut(&self.payload, payload.len()).to_string();
+        }
         Pending {
-            payload: notice.payload.to_string(),
-            kind: notice.kind,
-            scope: notice.scope,
+            kind: self.kind,
+            scope: self.scope,
+            payload,
         }
     }
+}
 
-    /// Keeps the notice under `max_bytes` of payload: a larger payload (a
-    /// model call with a long prompt) is replaced by its small top-level
-    /// fields and `"truncated": true`, and the client reads the rest over
-    /// the REST API. The bus then never carries an unbounded message.
-    pub fn bounded(self, max_bytes: usize) -> Self {
-        let size = serde_json::to_string(&self.payload).map_or(usize::MAX, |s| s.len());
-        if size <= max_bytes {
-            return self;
-        }
-        self.bounded_from(size)
-    }
-
-    fn bounded_from(mut self, size: usize) -> Self {
-        let mut kept = Map::new();
-        if let Value::Object(fields) = &self.payload {
-            for (key, value) in fields {
-                let small = match value {
-                    Value::String(s) => s.len() <= 256,
-                    Value::Number(_) | Value::Bool(_) | Value::Null => true,
-                    Value::Array(_) | Value::Object(_) => false,
-                };
-                if small {
-                    kept.insert(key.clone(), value.clone());
-                }
+/// The small top-level fields of `payload`, marked as cut from `size`
+/// bytes.
+fn cut(payload: &Value, size: usize) -> Value {
+    let mut kept = Map::new();
+    if let Value::Object(fields) = payload {
+        for (key, value) in fields {
+            let small = match value {
+                Value::String(s) => s.len() <= 256,
+                Value::Number(_) | Value::Bool(_) | Value::Null => true,
+                Value::Array(_) | Value::Object(_) => false,
+            };
+            if small {
+                kept.insert(key.clone(), value.clone());
             }
         }
-        kept.insert("truncated".into(), Value::Bool(true));
-        kept.insert("bytes".into(), Value::from(size));
-        self.payload = Value::Object(kept);
-        self
     }
+    kept.insert("truncated".into(), Value::Bool(true));
+    kept.insert("bytes".into(), Value::from(size));
+    Value::Object(kept)
 }
 
 /// A notice on its way through the bus: its payload already JSON text.
@@ -195,14 +181,15 @@ mod tests {
             Scope::org(Uuid::nil()),
             json!({"seq": 7, "type": "llm_call", "data": {"prompt": big}}),
         )
-        .bounded(1024);
-        assert_eq!(notice.payload["seq"], 7);
-        assert_eq!(notice.payload["type"], "llm_call");
-        assert_eq!(notice.payload["truncated"], true);
-        assert!(notice.payload.get("data").is_none());
-        assert!(notice.payload["bytes"].as_u64().unwrap() > 10_000);
+        .encode(1024);
+        let payload: Value = serde_json::from_str(&notice.payload).unwrap();
+        assert_eq!(payload["seq"], 7);
+        assert_eq!(payload["type"], "llm_call");
+        assert_eq!(payload["truncated"], true);
+        assert!(payload.get("data").is_none());
+        assert!(payload["bytes"].as_u64().unwrap() > 10_000);
 
-        let small = Notice::new("x", Scope::org(Uuid::nil()), json!({"a": 1})).bounded(1024);
-        assert_eq!(small.payload, json!({"a": 1}));
+        let small = Notice::new("x", Scope::org(Uuid::nil()), json!({"a": 1})).encode(1024);
+        assert_eq!(small.payload, r#"{"a":1}"#);
     }
 }

@@ -141,6 +141,11 @@ impl Inbox {
         self.channels.contains(&channel)
     }
 
+    /// The channels the connection listens to.
+    pub fn channels(&self) -> impl Iterator<Item = Channel> + '_ {
+        self.channels.iter().copied()
+    }
+
     /// How many channels the connection listens to.
     pub fn channel_count(&self) -> usize {
         self.channels.len()

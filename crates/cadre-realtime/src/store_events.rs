@@ -62,13 +62,11 @@ pub fn notice(row: EventRow) -> Notice {
         "actor".into(),
         json!({"type": row.actor_type, "id": row.actor_id}),
     );
-    payload.insert("at".into(), json!(rfc3339(row.created_at)));
+    payload.insert(
+        "at".into(),
+        json!(cadre_types::time::rfc3339(row.created_at)),
+    );
     Notice::new(kind, scope, Value::Object(payload))
-}
-
-fn rfc3339(at: time::OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

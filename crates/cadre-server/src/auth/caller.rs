@@ -37,6 +37,12 @@ impl Principal {
             Principal::ApiKey { id, .. } => ("api_key", *id),
         }
     }
+
+    /// The principal as the author of a change (locks, tasks, events).
+    pub fn as_actor(&self) -> cadre_store::Actor {
+        let (kind, id) = self.actor();
+        cadre_store::Actor::new(kind, Some(id))
+    }
 }
 
 /// What the request has learnt about itself on the way in, read on the way

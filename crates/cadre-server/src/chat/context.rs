@@ -85,6 +85,8 @@ pub(crate) struct Prompt<'a> {
     pub model: &'a str,
     pub system: String,
     pub tools: Vec<ToolDef>,
+    /// The model's context window, in tokens.
+    pub window: u64,
 }
 
 impl Prompt<'_> {
@@ -96,7 +98,7 @@ impl Prompt<'_> {
         session: &mut ChatSessionRow,
         messages: &[ChatMessageRow],
     ) -> Result<(ChatRequest, u64), ApiError> {
-        let budget = (self.window().await as f64 * PROMPT_SHARE) as u64;
+        let budget = (self.window as f64 * PROMPT_SHARE) as u64;
         loop {
             let recent = unsummarised(session, messages);
             let request = self.build(session, recent);
@@ -123,23 +125,6 @@ impl Prompt<'_> {
             tools: self.tools.clone(),
             ..ChatRequest::default()
         }
-    }
-
-    async fn window(&self) -> u64 {
-        let models = self
-            .state
-            .store()
-            .models()
-            .org_models(self.tenant)
-            .await
-            .unwrap_or_default();
-        models
-            .iter()
-            .find(|m| m.name == self.model)
-            .and_then(|m| m.context_window)
-            .and_then(|w| u64::try_from(w).ok())
-            .filter(|w| *w > 0)
-            .unwrap_or(DEFAULT_WINDOW)
     }
 
     /// One model call that folds `older` (and the summary so far) into a new
@@ -181,6 +166,17 @@ impl Prompt<'_> {
         session.summary_through = Some(last.id);
         Ok(())
     }
+}
+
+/// The context window of `model` as the org configured it, or the default.
+pub(crate) fn window(models: &[cadre_store::OrgModelRow], model: &str) -> u64 {
+    models
+        .iter()
+        .find(|m| m.name == model)
+        .and_then(|m| m.context_window)
+        .and_then(|w| u64::try_from(w).ok())
+        .filter(|w| *w > 0)
+        .unwrap_or(DEFAULT_WINDOW)
 }
 
 /// The instruction of a summarising call (a fake model can tell it apart).

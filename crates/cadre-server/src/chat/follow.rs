@@ -47,26 +47,11 @@ impl Follow {
         );
     }
 
-    fn scope(&self) -> Scope {
-        Scope {
-            session: Some(self.session),
-            ..Scope {
-                org: self.tenant.org_id(),
-                ..Scope::default()
-            }
-        }
-    }
-
     async fn run(self) {
         let realtime = self.state.realtime().clone();
         let mut inbox = realtime.inbox();
         // Listen first, then read: an end in between is seen either way.
-        let _ = realtime.subscribe(
-            &mut inbox,
-            Channel::Execution(self.execution),
-            self.tenant.org_id(),
-            None,
-        );
+        inbox.listen(Channel::Execution(self.execution), self.tenant.org_id());
         let mut recheck = tokio::time::interval(RECHECK_EVERY);
         loop {
             tokio::select! {
@@ -79,7 +64,11 @@ impl Follow {
                     payload["sessionId"] = json!(self.session);
                     let finished = event.kind == "execution_update"
                         && cadre_engine::TERMINAL.contains(&payload["status"].as_str().unwrap_or_default());
-                    realtime.publish(Notice::new(event.kind.clone(), self.scope(), payload));
+                    realtime.publish(Notice::new(
+                        event.kind.clone(),
+                        Scope::session(self.tenant.org_id(), self.session),
+                        payload,
+                    ));
                     if finished {
                         break;
                     }
@@ -134,7 +123,7 @@ impl Follow {
             .into();
         self.state.realtime().publish(Notice::new(
             "chat_message",
-            self.scope(),
+            Scope::session(self.tenant.org_id(), self.session),
             serde_json::to_value(&stored).unwrap_or_default(),
         ));
         Ok(())

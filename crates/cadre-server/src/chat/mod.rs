@@ -80,20 +80,12 @@ pub(crate) struct Answered {
 }
 
 impl Turn {
-    fn scope(&self) -> Scope {
-        Scope {
-            session: Some(self.session.id),
-            ..Scope {
-                org: self.tenant.org_id(),
-                ..Scope::default()
-            }
-        }
-    }
-
     fn announce(&self, kind: &str, payload: Value) {
-        self.state
-            .realtime()
-            .publish(Notice::new(kind, self.scope(), payload));
+        self.state.realtime().publish(Notice::new(
+            kind,
+            Scope::session(self.tenant.org_id(), self.session.id),
+            payload,
+        ));
     }
 
     /// Answers the session's newest message. A failure is announced as an
@@ -120,12 +112,10 @@ impl Turn {
             .iter()
             .filter(|a| Some(a.id) != orchestrator.map(|o| o.id))
             .collect();
+        let models = store.models().org_models(self.tenant).await?;
         let model = match orchestrator {
             Some(o) => o.model.clone(),
-            None => store
-                .models()
-                .org_models(self.tenant)
-                .await?
+            None => models
                 .first()
                 .map_or_else(|| FALLBACK_MODEL.to_owned(), |m| m.name.clone()),
         };
@@ -136,6 +126,7 @@ impl Turn {
             tenant: self.tenant,
             chain: &chain,
             model: &model,
+            window: context::window(&models, &model),
             system: context::system_prompt(
                 orchestrator.map_or("", |o| o.instructions.as_str()),
                 &candidates,

@@ -81,17 +81,18 @@ pub(crate) struct ChatOut {
     executions: Vec<Value>,
 }
 
-/// Who chats: the session owner and the author of what the turn creates.
-fn owner(caller: &Caller) -> ApiResult<(Actor, Option<Uuid>)> {
+/// Who chats — the session's owner and the author of what the turn
+/// creates — and the user behind it (an API key's creator), who starts the
+/// executions.
+fn owner(caller: &Caller) -> ApiResult<(Actor, Uuid)> {
     let principal = caller
         .principal()
         .ok_or_else(|| ApiError::not_found("session"))?;
-    let (kind, id) = principal.actor();
     let user = match principal {
-        crate::auth::Principal::User { id } => Some(*id),
-        crate::auth::Principal::ApiKey { created_by, .. } => Some(*created_by),
+        crate::auth::Principal::User { id } => *id,
+        crate::auth::Principal::ApiKey { created_by, .. } => *created_by,
     };
-    Ok((Actor::new(kind, Some(id)), user))
+    Ok((principal.as_actor(), user))
 }
 
 /// The caller's live session `id` in the tenant; anyone else's is 404.
@@ -170,7 +171,7 @@ async fn begin(
         .into();
     state.realtime().publish(cadre_realtime::Notice::new(
         "chat_message",
-        session_scope(tenant, session.id),
+        cadre_realtime::Scope::session(tenant.org_id(), session.id),
         serde_json::to_value(&stored).unwrap_or_default(),
     ));
     let turn = Turn {
@@ -178,20 +179,10 @@ async fn begin(
         tenant,
         session,
         actor,
-        by,
+        by: Some(by),
         message_id: cadre_types::new_id(),
     };
     Ok((turn, stored))
-}
-
-fn session_scope(tenant: Tenant, session: Uuid) -> cadre_realtime::Scope {
-    cadre_realtime::Scope {
-        session: Some(session),
-        ..cadre_realtime::Scope {
-            org: tenant.org_id(),
-            ..cadre_realtime::Scope::default()
-        }
-    }
 }
 
 /// Send a message and get the whole answer. The orchestrator answers, or
@@ -234,24 +225,10 @@ pub(crate) async fn chat_stream_handler(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ChatIn>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    let resume = match headers
-        .get("last-event-id")
-        .map(|v| v.to_str().map(str::trim))
-    {
-        None | Some(Ok("")) => None,
-        Some(Ok(v)) => Some(v.parse::<u64>().map_err(|_| {
-            ApiError::validation(
-                "Last-Event-ID",
-                "Last-Event-ID must be an event id from this stream",
-            )
-        })?),
-        Some(Err(_)) => {
-            return Err(ApiError::validation(
-                "Last-Event-ID",
-                "Last-Event-ID must be an event id from this stream",
-            ));
-        }
-    };
+    let resume: Option<u64> = super::realtime::last_event_id(
+        &headers,
+        "Last-Event-ID must be an event id from this stream",
+    )?;
     let mut inbox = state.realtime().inbox();
     let (first, until, replayed) = match resume {
         Some(after) => {
@@ -278,12 +255,7 @@ pub(crate) async fn chat_stream_handler(
         None => {
             let (turn, user_message) = begin(&state, &caller, org_id, body).await?;
             // Listen before the turn starts, so no chunk is missed.
-            let _ = state.realtime().subscribe(
-                &mut inbox,
-                Channel::Session(turn.session.id),
-                turn.tenant.org_id(),
-                None,
-            );
+            inbox.listen(Channel::Session(turn.session.id), turn.tenant.org_id());
             let first = SseEvent::default().event("session").data(
                 json!({"sessionId": turn.session.id, "userMessageId": user_message.id, "messageId": turn.message_id}).to_string(),
             );

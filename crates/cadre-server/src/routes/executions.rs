@@ -695,7 +695,7 @@ async fn decide(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
-    status: &str,
+    approve: bool,
     body: &[u8],
 ) -> ApiResult<ApiResponse<ApprovalOut>> {
     let tenant = caller
@@ -704,22 +704,22 @@ async fn decide(
             "approval",
         )
         .await?;
-    let (reason, edited) = if status == "approved" {
-        let edited = crate::extract::optional_body::<ApproveIn>(body)?.arguments;
-        if edited.as_ref().is_some_and(|a| !a.is_object()) {
-            return Err(ApiError::validation(
-                "arguments",
-                "arguments must be a JSON object",
-            ));
-        }
-        (None, edited)
+    let verdict = if approve {
+        Verdict::Approve(crate::extract::optional_body::<ApproveIn>(body)?.arguments)
     } else {
-        let reason = crate::extract::optional_body::<RejectIn>(body)?.reason;
-        (reason.map(|r| r.chars().take(2000).collect()), None)
+        Verdict::Reject(crate::extract::optional_body::<RejectIn>(body)?.reason)
     };
     let by = caller.principal().map(|p| p.actor().1).unwrap_or_default();
-    let row = record_decision(state, tenant, id, status, by, reason, edited).await?;
+    let row = record_decision(state, tenant, id, by, verdict).await?;
     Ok(ApiResponse::ok(row.into()))
+}
+
+/// A person's decision on an approval.
+pub(crate) enum Verdict {
+    /// Approve, as proposed or with edited arguments (a JSON object).
+    Approve(Option<Value>),
+    /// Reject, with a reason the agent is told (cut to 2,000 characters).
+    Reject(Option<String>),
 }
 
 /// Records a decision on an approval of `tenant` (the caller was
@@ -730,11 +730,23 @@ pub(crate) async fn record_decision(
     state: &AppState,
     tenant: Tenant,
     id: Uuid,
-    status: &str,
     by: Uuid,
-    reason: Option<String>,
-    edited: Option<Value>,
+    verdict: Verdict,
 ) -> ApiResult<cadre_store::ApprovalRow> {
+    let (status, reason, edited) = match verdict {
+        Verdict::Approve(Some(arguments)) if !arguments.is_object() => {
+            return Err(ApiError::validation(
+                "arguments",
+                "arguments must be a JSON object",
+            ));
+        }
+        Verdict::Approve(edited) => ("approved", None, edited),
+        Verdict::Reject(reason) => (
+            "rejected",
+            reason.map(|r| r.chars().take(2000).collect()),
+            None,
+        ),
+    };
     let approval = state.store().executions().approval(tenant, id).await?;
     let job = advance_job(
         approval.execution_id,
@@ -791,7 +803,7 @@ pub(crate) async fn approve_handler(
     ApiPath(id): ApiPath<Uuid>,
     body: axum::body::Bytes,
 ) -> ApiResult<ApiResponse<ApprovalOut>> {
-    decide(&state, &caller, id, "approved", &body).await
+    decide(&state, &caller, id, true, &body).await
 }
 
 /// Reject a pending action (`{"reason": "..."}`, optional); the agent is
@@ -804,5 +816,5 @@ pub(crate) async fn reject_handler(
     ApiPath(id): ApiPath<Uuid>,
     body: axum::body::Bytes,
 ) -> ApiResult<ApiResponse<ApprovalOut>> {
-    decide(&state, &caller, id, "rejected", &body).await
+    decide(&state, &caller, id, false, &body).await
 }

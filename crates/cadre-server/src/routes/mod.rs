@@ -26,8 +26,9 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 
-pub(crate) use executions::{Origin, record_decision, start_execution};
+pub(crate) use executions::{Origin, Verdict, record_decision, start_execution};
 pub(crate) use projects::inbox_project;
+pub(crate) use tasks::{lock_ttl, take_lock};
 
 /// Every `/api/v1` route, with its OpenAPI description.
 pub(crate) fn api_v1() -> OpenApiRouter<AppState> {

@@ -144,29 +144,11 @@ pub(crate) async fn execution_events_handler(
             "execution",
         )
         .await?;
-    let after = match headers
-        .get("last-event-id")
-        .map(|v| v.to_str().map(str::trim))
-    {
-        None | Some(Ok("")) => 0,
-        Some(Ok(v)) => v.parse::<i64>().map_err(|_| {
-            ApiError::validation(
-                "Last-Event-ID",
-                "Last-Event-ID must be a trace sequence number",
-            )
-        })?,
-        Some(Err(_)) => {
-            return Err(ApiError::validation(
-                "Last-Event-ID",
-                "Last-Event-ID must be a trace sequence number",
-            ));
-        }
-    };
+    let after: i64 =
+        last_event_id(&headers, "Last-Event-ID must be a trace sequence number")?.unwrap_or(0);
     // Listen before reading, so no event falls between the two.
     let mut inbox = state.realtime().inbox();
-    let _ = state
-        .realtime()
-        .subscribe(&mut inbox, Channel::Execution(id), tenant.org_id(), None);
+    inbox.listen(Channel::Execution(id), tenant.org_id());
     let row = state.store().executions().execution(tenant, id).await?;
     let mut backlog = VecDeque::new();
     let mut sent = after;
@@ -179,7 +161,7 @@ pub(crate) async fn execution_events_handler(
         sent = event.seq;
         let payload = serde_json::json!({
             "executionId": id, "seq": event.seq, "type": event.kind,
-            "at": event.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "at": cadre_types::time::rfc3339(event.at),
             "data": event.data.0, "hash": event.hash,
         });
         backlog.push_back(sse("trace_event", Some(event.seq), &payload.to_string()));
@@ -204,6 +186,25 @@ pub(crate) async fn execution_events_handler(
         done: cadre_engine::TERMINAL.contains(&row.status.as_str()),
     };
     Ok(Sse::new(futures_util::stream::unfold(feed, Feed::next)).keep_alive(KeepAlive::default()))
+}
+
+/// The `Last-Event-ID` header of a stream that resumes (`None`: absent or
+/// empty); `what` says what it must be when it cannot be read.
+pub(crate) fn last_event_id<T: std::str::FromStr>(
+    headers: &HeaderMap,
+    what: &str,
+) -> ApiResult<Option<T>> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(None);
+    };
+    match value.to_str().map(str::trim) {
+        Ok("") => Ok(None),
+        Ok(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::validation("Last-Event-ID", what)),
+        Err(_) => Err(ApiError::validation("Last-Event-ID", what)),
+    }
 }
 
 /// The SSE stream's state: what is still to send from the database, then

@@ -133,10 +133,9 @@ pub(crate) async fn task_tenant(state: &AppState, caller: &Caller, id: Uuid) -> 
 
 /// Who is acting, as the store records it.
 pub(crate) fn actor(caller: &Caller) -> Actor {
-    match caller.principal().map(|p| p.actor()) {
-        Some((kind, id)) => Actor::new(kind, Some(id)),
-        None => Actor::system(),
-    }
+    caller
+        .principal()
+        .map_or_else(Actor::system, crate::auth::Principal::as_actor)
 }
 
 /// A write by the caller, expecting the version in `If-Match` or `body`.
@@ -709,28 +708,46 @@ pub(crate) async fn lock_handler(
     body: axum::body::Bytes,
 ) -> ApiResult<ApiResponse<LockOut>> {
     let tenant = task_tenant(&state, &caller, id).await?;
-    let ttl = crate::extract::optional_body::<LockIn>(&body)?
-        .ttl_seconds
-        .unwrap_or(LOCK_TTL_SECS);
+    let ttl = lock_ttl(crate::extract::optional_body::<LockIn>(&body)?.ttl_seconds)?;
+    Ok(ApiResponse::ok(
+        take_lock(&state, tenant, id, &actor(&caller), ttl).await?,
+    ))
+}
+
+/// How long an edit lock lasts: `ttlSeconds` (1–3600), 300 when not given.
+pub(crate) fn lock_ttl(ttl_seconds: Option<u64>) -> ApiResult<std::time::Duration> {
+    let ttl = ttl_seconds.unwrap_or(LOCK_TTL_SECS);
     if !(1..=3600).contains(&ttl) {
         return Err(ApiError::validation(
             "ttlSeconds",
             "ttlSeconds must be 1 to 3600",
         ));
     }
-    let holder = actor(&caller);
+    Ok(std::time::Duration::from_secs(ttl))
+}
+
+/// Takes (or renews) `holder`'s edit lock on a task of `tenant` for `ttl`;
+/// 423 when someone else holds it. Shared by the REST route and the
+/// WebSocket's `lock_acquire`.
+pub(crate) async fn take_lock(
+    state: &AppState,
+    tenant: Tenant,
+    task: Uuid,
+    holder: &Actor,
+    ttl: std::time::Duration,
+) -> ApiResult<LockOut> {
     let now = cadre_types::time::now();
-    let until = cadre_types::time::normalize(now + std::time::Duration::from_secs(ttl));
+    let until = cadre_types::time::normalize(now + ttl);
     state
         .store()
         .tasks()
-        .lock_task(tenant, id, &holder, until, now)
+        .lock_task(tenant, task, holder, until, now)
         .await?;
-    Ok(ApiResponse::ok(LockOut {
-        task_id: id,
+    Ok(LockOut {
+        task_id: task,
         holder: json!({ "type": holder.kind, "id": holder.id }),
         expires_at: until,
-    }))
+    })
 }
 
 /// Release the task's edit lock (yours, or one that has expired).

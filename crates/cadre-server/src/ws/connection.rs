@@ -1,6 +1,6 @@
 //! One WebSocket connection's loop.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use super::channels;
 use super::protocol::{self, ClientMessage, close};
 use crate::AppState;
 use crate::auth::Principal;
+use crate::error::ErrorCode;
 
 /// SPEC §7.4: WebSocket messages are at most 1 MiB.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 1 << 20;
@@ -34,7 +35,7 @@ const MESSAGES_PER_SECOND: f64 = 20.0;
 const FORWARD_BATCH: usize = 64;
 
 /// What ends a connection.
-pub(super) enum End {
+enum End {
     /// The client closed or the socket failed: nothing more to send.
     Gone,
     /// Close with this code and reason.
@@ -46,8 +47,6 @@ pub(crate) struct Connection {
     pub(super) state: AppState,
     pub(super) principal: Principal,
     pub(super) inbox: Inbox,
-    /// The channels subscribed to, checked again every minute.
-    pub(super) subscribed: HashSet<Channel>,
     /// The connection's `lastEventId` (from the URL), used by subscriptions
     /// that do not give their own.
     pub(super) last_event_id: Option<u64>,
@@ -65,7 +64,6 @@ impl Connection {
             state,
             principal,
             inbox,
-            subscribed: HashSet::new(),
             last_event_id,
             present: HashMap::new(),
             last_heard: Instant::now(),
@@ -212,29 +210,34 @@ impl Connection {
             }
         };
         let request_id = msg.request_id.clone();
-        let reply = match self.handle(socket, msg).await {
-            Ok(Some(reply)) => reply,
-            Ok(None) => return Ok(()),
-            Err(e) => protocol::error(
+        let replies = match self.handle(msg).await {
+            Ok(replies) => replies,
+            Err(e) => vec![protocol::error(
                 &protocol::code_name(e.code),
                 &e.message,
                 request_id.as_ref(),
-            ),
+            )],
         };
-        send_text(socket, reply).await
+        for reply in replies {
+            send_text(socket, reply).await?;
+        }
+        Ok(())
     }
 
     /// Checks every subscription again; a refused one is dropped with an
     /// `error`, and a connection that can see nothing any more is closed.
     async fn recheck(&mut self, socket: &mut WebSocket) -> Result<(), End> {
-        if self.subscribed.is_empty() {
-            return Ok(());
-        }
+        let subscribed: Vec<Channel> = self.inbox.channels().collect();
         let mut lost = Vec::new();
-        for &channel in &self.subscribed {
-            if channels::authorize(&self.state, &self.principal, channel, Permission::View)
-                .await
-                .is_err()
+        for channel in subscribed {
+            // Only a refusal withdraws access; a database that does not
+            // answer right now does not.
+            if let Err(e) =
+                channels::authorize(&self.state, &self.principal, channel, Permission::View).await
+                && matches!(
+                    e.code,
+                    ErrorCode::NotFound | ErrorCode::Forbidden | ErrorCode::InvalidApiKey
+                )
             {
                 lost.push(channel);
             }
@@ -243,12 +246,11 @@ impl Connection {
             return Ok(());
         }
         for channel in &lost {
-            self.subscribed.remove(channel);
             self.inbox.unlisten(*channel);
             let message = format!("access to {channel} was withdrawn; unsubscribed");
             send_text(socket, protocol::error("NOT_FOUND", &message, None)).await?;
         }
-        if self.subscribed.is_empty() {
+        if self.inbox.channel_count() == 0 {
             return Err(End::Close(
                 close::ACCESS_LOST,
                 "access to every subscribed channel was withdrawn",
@@ -284,6 +286,6 @@ async fn within(
     written.map_err(|_| End::Gone)
 }
 
-pub(super) async fn send_text(socket: &mut WebSocket, text: String) -> Result<(), End> {
+async fn send_text(socket: &mut WebSocket, text: String) -> Result<(), End> {
     send(socket, Message::Text(text.into())).await
 }

@@ -1,127 +1,88 @@
 //! What the client asks for over the WebSocket: subscriptions (with
 //! replay and the presence snapshot), presence, edit locks, approvals,
-//! pings.
+//! pings. Each request answers with the messages to send back; locks and
+//! approvals go through the same code as their REST routes.
 
-use std::time::Duration;
-
-use axum::extract::ws::WebSocket;
 use cadre_identity::permissions::Permission;
 use cadre_realtime::{Channel, Notice, Scope};
-use cadre_store::Actor;
+use cadre_types::Tenant;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::channels;
-use super::connection::{Connection, send_text};
+use super::connection::Connection;
 use super::protocol::{self, ClientMessage};
 use crate::error::ApiError;
+use crate::routes::Verdict;
 
 /// Subscriptions one connection may hold.
 const MAX_SUBSCRIPTIONS: usize = 200;
-/// Default and longest edit-lock time, as the REST route.
-const LOCK_TTL_SECS: u64 = 300;
 
 impl Connection {
-    /// Handles one message; returns the direct reply, if any.
-    pub(super) async fn handle(
-        &mut self,
-        socket: &mut WebSocket,
-        msg: ClientMessage,
-    ) -> Result<Option<String>, ApiError> {
+    /// Handles one message; returns the replies, in order.
+    pub(super) async fn handle(&mut self, msg: ClientMessage) -> Result<Vec<String>, ApiError> {
         let rid = msg.request_id.as_ref();
+        let reply = |kind: &str, payload: Value| vec![protocol::reply(kind, payload, rid)];
         match msg.kind.as_str() {
-            "ping" => Ok(Some(protocol::reply(
-                "pong",
-                json!({"timestamp": now()}),
-                rid,
-            ))),
+            "ping" => Ok(reply("pong", json!({"timestamp": now()}))),
             "subscribe" => {
                 let body: protocol::Subscribe = payload(msg.payload)?;
-                self.subscribe(socket, &body, rid).await.map(|()| None)
+                self.subscribe(&body, rid).await
             }
             "unsubscribe" => {
                 let body: protocol::Unsubscribe = payload(msg.payload)?;
-                let channel = parse_channel(&body.channel)?;
-                self.subscribed.remove(&channel);
-                let was = self.inbox.unlisten(channel);
-                Ok(Some(protocol::reply(
+                let was = self.inbox.unlisten(parse_channel(&body.channel)?);
+                Ok(reply(
                     "unsubscribed",
                     json!({"channel": body.channel, "wasSubscribed": was}),
-                    rid,
-                )))
+                ))
             }
             "presence" => {
                 let body: protocol::Presence = payload(msg.payload)?;
-                let tenant = channels::authorize(
-                    &self.state,
-                    &self.principal,
-                    Channel::Task(body.task_id),
-                    Permission::View,
-                )
-                .await?;
-                self.announce_presence(tenant.org_id(), body.task_id, body.action.as_str());
+                let org = self
+                    .task_tenant(body.task_id, Permission::View)
+                    .await?
+                    .org_id();
+                self.announce_presence(org, body.task_id, body.action.as_str());
                 if body.action == protocol::PresenceAction::Idle {
                     self.present.remove(&body.task_id);
                 } else {
-                    self.present.insert(body.task_id, tenant.org_id());
+                    self.present.insert(body.task_id, org);
                 }
-                Ok(None)
+                Ok(Vec::new())
             }
             "lock_acquire" => {
                 let body: protocol::LockAcquire = payload(msg.payload)?;
-                let ttl = body.ttl_seconds.unwrap_or(LOCK_TTL_SECS);
-                if !(1..=3600).contains(&ttl) {
-                    return Err(ApiError::validation(
-                        "ttlSeconds",
-                        "ttlSeconds must be 1 to 3600",
-                    ));
-                }
-                let tenant = channels::authorize(
+                let ttl = crate::routes::lock_ttl(body.ttl_seconds)?;
+                let tenant = self.task_tenant(body.task_id, Permission::EditWork).await?;
+                let lock = crate::routes::take_lock(
                     &self.state,
-                    &self.principal,
-                    Channel::Task(body.task_id),
-                    Permission::EditWork,
+                    tenant,
+                    body.task_id,
+                    &self.principal.as_actor(),
+                    ttl,
                 )
                 .await?;
-                let holder = self.actor();
-                let now = cadre_types::time::now();
-                let until = cadre_types::time::normalize(now + Duration::from_secs(ttl));
-                self.state
-                    .store()
-                    .tasks()
-                    .lock_task(tenant, body.task_id, &holder, until, now)
-                    .await?;
-                Ok(Some(protocol::reply(
+                Ok(reply(
                     "lock_acquired",
-                    json!({"taskId": body.task_id, "holder": {"type": holder.kind, "id": holder.id}, "expiresAt": rfc3339(until)}),
-                    rid,
-                )))
+                    serde_json::to_value(lock).unwrap_or_default(),
+                ))
             }
             "lock_release" => {
                 let body: protocol::LockRelease = payload(msg.payload)?;
-                let tenant = channels::authorize(
-                    &self.state,
-                    &self.principal,
-                    Channel::Task(body.task_id),
-                    Permission::EditWork,
-                )
-                .await?;
+                let tenant = self.task_tenant(body.task_id, Permission::EditWork).await?;
                 self.state
                     .store()
                     .tasks()
                     .unlock_task(
                         tenant,
                         body.task_id,
-                        &self.actor(),
+                        &self.principal.as_actor(),
                         cadre_types::time::now(),
                     )
                     .await?;
-                Ok(Some(protocol::reply(
-                    "lock_released",
-                    json!({"taskId": body.task_id}),
-                    rid,
-                )))
+                Ok(reply("lock_released", json!({"taskId": body.task_id})))
             }
             "approve" => {
                 let body: protocol::Approve = payload(msg.payload)?;
@@ -130,10 +91,8 @@ impl Connection {
                     .store()
                     .executions()
                     .approval_org(body.approval_id)
-                    .await?;
-                let Some(org) = org else {
-                    return Err(ApiError::not_found("approval"));
-                };
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("approval"))?;
                 let tenant = crate::auth::authorize_principal(
                     &self.state,
                     &self.principal,
@@ -141,37 +100,24 @@ impl Connection {
                     Permission::Approve,
                 )
                 .await?;
-                if body.arguments.as_ref().is_some_and(|a| !a.is_object()) {
-                    return Err(ApiError::validation(
-                        "arguments",
-                        "arguments must be a JSON object",
-                    ));
-                }
-                let (status, reason, edited) = if body.approved {
-                    ("approved", None, body.arguments)
+                let verdict = if body.approved {
+                    Verdict::Approve(body.arguments)
                 } else {
-                    (
-                        "rejected",
-                        body.reason.map(|r| r.chars().take(2000).collect()),
-                        None,
-                    )
+                    Verdict::Reject(body.reason)
                 };
                 let by = self.principal.actor().1;
                 let row = crate::routes::record_decision(
                     &self.state,
                     tenant,
                     body.approval_id,
-                    status,
                     by,
-                    reason,
-                    edited,
+                    verdict,
                 )
                 .await?;
-                Ok(Some(protocol::reply(
+                Ok(reply(
                     "approval_resolved",
                     json!({"approvalId": row.id, "executionId": row.execution_id, "status": row.status, "decidedBy": row.decided_by, "reason": row.reason}),
-                    rid,
-                )))
+                ))
             }
             other => Err(ApiError::validation(
                 "type",
@@ -182,14 +128,15 @@ impl Connection {
         }
     }
 
+    /// `subscribed`, then for a task who is present, then the events missed
+    /// since `lastEventId` (or `REPLAY_UNAVAILABLE`).
     async fn subscribe(
         &mut self,
-        socket: &mut WebSocket,
         body: &protocol::Subscribe,
         rid: Option<&Value>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Vec<String>, ApiError> {
         let channel = parse_channel(&body.channel)?;
-        if !self.subscribed.contains(&channel) && self.subscribed.len() >= MAX_SUBSCRIPTIONS {
+        if !self.inbox.listens(channel) && self.inbox.channel_count() >= MAX_SUBSCRIPTIONS {
             return Err(ApiError::validation(
                 "channel",
                 format!(
@@ -197,94 +144,58 @@ impl Connection {
                 ),
             ));
         }
-        let tenant =
-            channels::authorize(&self.state, &self.principal, channel, Permission::View).await?;
-        let org = tenant.org_id();
-        self.subscribed.insert(channel);
-        let replay = self.state.realtime().subscribe(
+        let org = channels::authorize(&self.state, &self.principal, channel, Permission::View)
+            .await?
+            .org_id();
+        let realtime = self.state.realtime();
+        let replay = realtime.subscribe(
             &mut self.inbox,
             channel,
             org,
             body.last_event_id.or(self.last_event_id),
         );
-        let head = self.state.realtime().head();
-        send_text(
-            socket,
-            protocol::reply(
-                "subscribed",
-                json!({"channel": channel.to_string(), "lastEventId": head.to_string()}),
-                rid,
-            ),
-        )
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                crate::error::ErrorCode::InternalError,
-                "the connection failed",
-            )
-        })?;
+        let mut replies = vec![protocol::reply(
+            "subscribed",
+            json!({"channel": channel.to_string(), "lastEventId": realtime.head().to_string()}),
+            rid,
+        )];
         if let Channel::Task(task) = channel {
             // Who is already here (presence updates follow live).
-            let users = self.state.realtime().present(task);
-            send_text(
-                socket,
-                protocol::reply(
-                    "presence_update",
-                    json!({"taskId": task, "users": users, "snapshot": true}),
-                    rid,
-                ),
-            )
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    crate::error::ErrorCode::InternalError,
-                    "the connection failed",
-                )
-            })?;
+            replies.push(protocol::reply(
+                "presence_update",
+                json!({"taskId": task, "users": realtime.present(task), "snapshot": true}),
+                rid,
+            ));
         }
         match replay {
-            Ok(events) => {
-                for event in events {
-                    send_text(socket, event.text().to_owned())
-                        .await
-                        .map_err(|_| {
-                            ApiError::new(
-                                crate::error::ErrorCode::InternalError,
-                                "the connection failed",
-                            )
-                        })?;
-                }
-                Ok(())
-            }
-            Err(cadre_realtime::ReplayUnavailable) => {
-                let message = format!(
+            Ok(events) => replies.extend(events.iter().map(|e| e.text().to_owned())),
+            Err(cadre_realtime::ReplayUnavailable) => replies.push(protocol::error(
+                "REPLAY_UNAVAILABLE",
+                &format!(
                     "events after lastEventId are no longer all kept for {channel}; reload its state over the REST API (live events follow)"
-                );
-                send_text(socket, protocol::error("REPLAY_UNAVAILABLE", &message, rid))
-                    .await
-                    .map_err(|_| {
-                        ApiError::new(
-                            crate::error::ErrorCode::InternalError,
-                            "the connection failed",
-                        )
-                    })
-            }
+                ),
+                rid,
+            )),
         }
+        Ok(replies)
     }
 
-    fn actor(&self) -> Actor {
-        let (kind, id) = self.principal.actor();
-        Actor::new(kind, Some(id))
+    /// The tenant of a task the caller may act on with `permission`.
+    async fn task_tenant(&self, task: Uuid, permission: Permission) -> Result<Tenant, ApiError> {
+        channels::authorize(
+            &self.state,
+            &self.principal,
+            Channel::Task(task),
+            permission,
+        )
+        .await
     }
 
     fn announce_presence(&self, org: Uuid, task: Uuid, action: &str) {
         let (kind, id) = self.principal.actor();
         self.state.realtime().publish(Notice::new(
             "presence_update",
-            Scope {
-                task: Some(task),
-                ..Scope { org, ..Scope::default() }
-            },
+            Scope::task(org, task),
             json!({"taskId": task, "user": {"type": kind, "id": id}, "action": action, "at": now()}),
         ));
     }
@@ -308,10 +219,5 @@ fn parse_channel(name: &str) -> Result<Channel, ApiError> {
 }
 
 fn now() -> String {
-    rfc3339(cadre_types::time::now())
-}
-
-fn rfc3339(at: time::OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    cadre_types::time::rfc3339(cadre_types::time::now())
 }

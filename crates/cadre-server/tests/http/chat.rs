@@ -287,15 +287,8 @@ async fn routing_picks_the_agent_whose_description_matches_and_starts_it() {
         ("Ada", "Does market research and competitor analysis."),
         ("Cy", "Reviews pull requests."),
     ] {
-        let resp = app
-            .authed(Method::POST, &format!("/api/v1/orgs/{org}/agents"), &owner)
-            .json(&json!({"name": name, "description": description, "instructions": "x", "model": "orchestra"}))
-            .send()
-            .await
-            .unwrap();
-        let (status, _, agent) = body(resp).await;
-        assert_eq!(status, 201, "{agent}");
-        ids.push(agent["data"]["id"].as_str().unwrap().to_owned());
+        let spec = json!({"name": name, "description": description, "instructions": "x", "model": "orchestra"});
+        ids.push(app.agent(&owner, &org, spec).await);
     }
     let (status, out) = chat(
         &app,
@@ -615,14 +608,12 @@ async fn a_session_channel_carries_the_turn_to_its_owner_only_and_a_broken_strea
 async fn a_routed_execution_reports_its_progress_and_outcome_in_the_session() {
     let app = TestServer::start_with_workers().await;
     let (owner, org, _) = org_with_model(&app, "chat-follow@example.com", None).await;
-    let resp = app
-        .authed(Method::POST, &format!("/api/v1/orgs/{org}/agents"), &owner)
-        .json(&json!({"name": "Ada", "description": "Does market research.", "instructions": "Research.", "model": "orchestra", "tools": ["add_output"]}))
-        .send()
-        .await
-        .unwrap();
-    let (status, _, agent) = body(resp).await;
-    assert_eq!(status, 201, "{agent}");
+    app.agent(
+        &owner,
+        &org,
+        json!({"name": "Ada", "description": "Does market research.", "instructions": "Research.", "model": "orchestra", "tools": ["add_output"]}),
+    )
+    .await;
     // Watch the session from the start.
     let (status, first) = chat(&app, &owner, &org, json!({"message": "hello"})).await;
     assert_eq!(status, 200, "{first}");
@@ -699,49 +690,28 @@ async fn a_routed_execution_reports_its_progress_and_outcome_in_the_session() {
 async fn a_project_subscriber_sees_the_task_the_execution_and_its_approval_request() {
     let app = TestServer::start_with_workers().await;
     let (owner, org, _) = org_with_model(&app, "ws-engine@example.com", None).await;
-    let resp = app
-        .authed(
-            Method::POST,
-            &format!("/api/v1/orgs/{org}/projects"),
+    let project = crate::realtime::project(&app, &owner, &org).await;
+    let agent = app
+        .agent(
             &owner,
+            &org,
+            json!({"name": "Fetcher", "instructions": "Fetch.", "model": "orchestra", "tools": ["http_request"]}),
         )
-        .json(&json!({"name": "Watched"}))
-        .send()
-        .await
-        .unwrap();
-    let project = body(resp).await.2["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let resp = app
-        .authed(Method::POST, &format!("/api/v1/orgs/{org}/agents"), &owner)
-        .json(&json!({"name": "Fetcher", "instructions": "Fetch.", "model": "orchestra", "tools": ["http_request"]}))
-        .send()
-        .await
-        .unwrap();
-    let agent = body(resp).await.2["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .await;
     let mut socket = crate::realtime::connect(&app, &owner, None).await;
     assert_eq!(
         crate::realtime::subscribe(&mut socket, &format!("project:{project}")).await["type"],
         "subscribed"
     );
 
-    let resp = app
-        .authed(
-            Method::POST,
-            &format!("/api/v1/agents/{agent}/execute"),
+    let execution = app
+        .execute(
             &owner,
+            &agent,
+            json!({"title": "Fetch the page", "projectId": project}),
         )
-        .json(&json!({"task": {"title": "Fetch the page", "projectId": project}}))
-        .send()
-        .await
-        .unwrap();
-    let (status, _, execution) = body(resp).await;
-    assert_eq!(status, 202, "{execution}");
-    let id = execution["data"]["id"].as_str().unwrap().to_owned();
+        .await;
+    let id = execution["id"].as_str().unwrap().to_owned();
 
     let created = crate::realtime::next_of(&mut socket, "task_created").await;
     assert_eq!(created["payload"]["title"], "Fetch the page");
@@ -829,36 +799,25 @@ async fn chat_and_executions_share_the_daily_token_quota() {
 async fn a_failed_execution_is_a_notification_to_the_org() {
     let app = TestServer::start_with_workers().await;
     let (owner, org, _) = org_with_model(&app, "notify@example.com", None).await;
-    let resp = app
-        .authed(Method::POST, &format!("/api/v1/orgs/{org}/agents"), &owner)
-        .json(&json!({"name": "Brief", "instructions": "Work.", "model": "orchestra", "tools": ["add_output"],
-                      "limits": {"maxSteps": 1}}))
-        .send()
-        .await
-        .unwrap();
-    let (status, _, agent) = body(resp).await;
-    assert_eq!(status, 201, "{agent}");
-    let agent = agent["data"]["id"].as_str().unwrap().to_owned();
+    let agent = app
+        .agent(
+            &owner,
+            &org,
+            json!({"name": "Brief", "instructions": "Work.", "model": "orchestra", "tools": ["add_output"],
+                   "limits": {"maxSteps": 1}}),
+        )
+        .await;
     let mut socket = crate::realtime::connect(&app, &owner, None).await;
     assert_eq!(
         crate::realtime::subscribe(&mut socket, &format!("org:{org}")).await["type"],
         "subscribed"
     );
-    let resp = app
-        .authed(
-            Method::POST,
-            &format!("/api/v1/agents/{agent}/execute"),
-            &owner,
-        )
-        .json(&json!({"task": {"title": "Too much for one step"}}))
-        .send()
-        .await
-        .unwrap();
-    let (status, _, execution) = body(resp).await;
-    assert_eq!(status, 202, "{execution}");
+    let execution = app
+        .execute(&owner, &agent, json!({"title": "Too much for one step"}))
+        .await;
     let note = crate::realtime::next_of(&mut socket, "notification").await;
     assert_eq!(note["payload"]["level"], "error", "{note}");
-    assert_eq!(note["payload"]["executionId"], execution["data"]["id"]);
+    assert_eq!(note["payload"]["executionId"], execution["id"]);
     assert!(
         !note["payload"]["message"].as_str().unwrap().is_empty(),
         "{note}"

@@ -204,6 +204,56 @@ impl TestServer {
         assert_eq!(resp.status(), 200);
     }
 
+    /// `method path` with a JSON `body` as the holder of `token`; the
+    /// answer must have `status`. Returns its `data`.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+        status: u16,
+    ) -> serde_json::Value {
+        let resp = self
+            .authed(method, path, token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (got, _, json) = self::body(resp).await;
+        assert_eq!(got, status, "{path}: {json}");
+        json["data"].clone()
+    }
+
+    /// An agent of `org` made from `spec`; its id.
+    pub async fn agent(&self, token: &str, org: &str, spec: serde_json::Value) -> String {
+        let path = format!("/api/v1/orgs/{org}/agents");
+        self.call(reqwest::Method::POST, &path, token, spec, 201)
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Starts `agent` on a new task (`task`: its title and project); the
+    /// execution.
+    pub async fn execute(
+        &self,
+        token: &str,
+        agent: &str,
+        task: serde_json::Value,
+    ) -> serde_json::Value {
+        let path = format!("/api/v1/agents/{agent}/execute");
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            token,
+            serde_json::json!({"task": task}),
+            202,
+        )
+        .await
+    }
+
     pub async fn post_json(&self, path: &str, body: &str) -> reqwest::Response {
         self.client
             .post(self.url(path))

@@ -81,32 +81,22 @@ pub(crate) async fn subscribe(socket: &mut Socket, channel: &str) -> Value {
     next(socket).await
 }
 
-async fn project(app: &TestServer, token: &str, org: &str) -> String {
-    let resp = app
-        .authed(Method::POST, &format!("/api/v1/orgs/{org}/projects"), token)
-        .json(&json!({"name": "Launch"}))
-        .send()
-        .await
-        .unwrap();
-    let (status, _, json) = body(resp).await;
-    assert_eq!(status, 201, "{json}");
-    json["data"]["id"].as_str().unwrap().to_owned()
+pub(crate) async fn project(app: &TestServer, token: &str, org: &str) -> String {
+    let path = format!("/api/v1/orgs/{org}/projects");
+    app.call(Method::POST, &path, token, json!({"name": "Launch"}), 201)
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn task(app: &TestServer, token: &str, project: &str, title: &str) -> String {
-    let resp = app
-        .authed(
-            Method::POST,
-            &format!("/api/v1/projects/{project}/tasks"),
-            token,
-        )
-        .json(&json!({"title": title}))
-        .send()
-        .await
-        .unwrap();
-    let (status, _, json) = body(resp).await;
-    assert_eq!(status, 201, "{json}");
-    json["data"]["id"].as_str().unwrap().to_owned()
+    let path = format!("/api/v1/projects/{project}/tasks");
+    app.call(Method::POST, &path, token, json!({"title": title}), 201)
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -499,29 +489,15 @@ async fn execution_events_stream_over_sse_and_honour_last_event_id() {
     let app = TestServer::start().await;
     let owner = app.user_token("sse@example.com").await;
     let org = app.create_org(&owner, "A").await;
-    let resp = app
-        .authed(Method::POST, &format!("/api/v1/orgs/{org}/agents"), &owner)
-        .json(&json!({"name": "Writer", "instructions": "x", "model": "gpt-4o-mini"}))
-        .send()
-        .await
-        .unwrap();
-    let agent = body(resp).await.2["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let resp = app
-        .authed(
-            Method::POST,
-            &format!("/api/v1/agents/{agent}/execute"),
+    let agent = app
+        .agent(
             &owner,
+            &org,
+            json!({"name": "Writer", "instructions": "x", "model": "gpt-4o-mini"}),
         )
-        .json(&json!({"task": {"title": "Draft"}}))
-        .send()
-        .await
-        .unwrap();
-    let (status, _, execution) = body(resp).await;
-    assert_eq!(status, 202, "{execution}");
-    let id = execution["data"]["id"].as_str().unwrap().to_owned();
+        .await;
+    let execution = app.execute(&owner, &agent, json!({"title": "Draft"})).await;
+    let id = execution["id"].as_str().unwrap().to_owned();
 
     let resp = app
         .authed(
