@@ -277,9 +277,12 @@ impl From<cadre_identity::IdentityError> for ApiError {
     }
 }
 
-/// Marks a response whose body is already an envelope.
+/// Marks a response whose body is final: an error envelope already, or a
+/// web page (the UI sets it on its responses). Without it, an error status
+/// from the framework (a rejected extractor, an unmatched route) gets its
+/// body replaced by the SPEC §7.1 envelope.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Enveloped;
+pub struct Enveloped;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

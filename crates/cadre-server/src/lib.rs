@@ -29,7 +29,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use envelope::ApiResponse;
-pub use error::{ApiError, ApiResult, ErrorCode};
+pub use error::{ApiError, ApiResult, Enveloped, ErrorCode};
 pub use extract::ApiJson;
 pub use state::{AppParts, AppState};
 

@@ -23,9 +23,9 @@ pub use areas::audit::{
 pub use areas::chat::{ChatMessageRow, ChatQueries, ChatSessionRow, NewChatMessage};
 pub use areas::events::{Actor, CommittedEvents, EventQueries, EventRow};
 pub use areas::executions::{
-    AgentMetrics, ApprovalRow, ControlChange, Decision, ExecutionFilter, ExecutionQueries,
-    ExecutionRow, ExecutionState, IntentRow, NewApproval, NewExecution, NewIntent, StepCommit,
-    StepHead, TraceEventRow,
+    AgentMetrics, ApprovalRow, ControlChange, DailyUsage, Decision, ExecutionFilter,
+    ExecutionQueries, ExecutionRow, ExecutionState, IntentRow, NewApproval, NewExecution,
+    NewIntent, StepCommit, StepHead, TraceEventRow,
 };
 pub use areas::health::{HealthQueries, SchemaVersion};
 pub use areas::instances::{InstanceIn, InstanceQueries, InstanceRow};

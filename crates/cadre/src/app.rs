@@ -144,7 +144,14 @@ impl Application {
             let state = AppState::new(parts);
             rate_limits = state.limits().backend();
             spawn_key_usage_flush(&supervisor, state.clone());
-            let app = cadre_server::router(state, &config.server);
+            // The web UI calls the API in process: it gets its own copy of
+            // the API router to call, and its pages are served beside it.
+            let web = cadre_web::Web::new(
+                cadre_server::router(state.clone(), &config.server),
+                state.clone(),
+                config.auth.refresh_token_ttl_days * 86_400,
+            );
+            let app = cadre_server::router_with(cadre_web::router(web), state, &config.server);
             supervisor.spawn(
                 TaskSpec::critical("http-server"),
                 move |shutdown| async move {

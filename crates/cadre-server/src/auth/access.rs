@@ -99,6 +99,7 @@ pub const ROUTES: &[(&str, &str, Access, Category)] = &[
     ("GET", "/api/v1/projects/{projectId}", Org(View), Api),
     ("PATCH", "/api/v1/projects/{projectId}", Org(EditWork), Api),
     ("DELETE", "/api/v1/projects/{projectId}", Org(EditWork), Api),
+    ("GET", "/api/v1/orgs/{orgId}/usage", Org(View), Api),
     ("GET", "/api/v1/orgs/{orgId}/audit-log", Org(ManageOrg), Api),
     (
         "GET",

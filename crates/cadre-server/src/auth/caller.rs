@@ -80,6 +80,13 @@ impl RequestScope {
     }
 }
 
+/// Marks a read the web UI makes in process for a page it renders. Such
+/// reads never count against the user's rate limits (SPEC §7.4: the UI's
+/// own traffic must not exhaust an API budget). Only code in this process
+/// can set a request extension, so a client cannot claim it.
+#[derive(Debug, Clone, Copy)]
+pub struct UiRead;
+
 /// The authenticated caller of a route, with the route's declared access.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -102,13 +109,16 @@ impl FromRequestParts<AppState> for Caller {
             .get::<MatchedPath>()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_default();
-        let Some((access, category)) = access::lookup(&parts.method, &route) else {
+        let Some((access, mut category)) = access::lookup(&parts.method, &route) else {
             tracing::error!(route, method = %parts.method, "route has no access declaration in auth::access::ROUTES");
             return Err(ApiError::new(
                 ErrorCode::InternalError,
                 ErrorCode::InternalError.default_message(),
             ));
         };
+        if parts.method == axum::http::Method::GET && parts.extensions.get::<UiRead>().is_some() {
+            category = Category::Unlimited;
+        }
         let scope = parts
             .extensions
             .get::<RequestScope>()

@@ -13,6 +13,6 @@ mod limits;
 
 pub use access::{Access, Category};
 pub(crate) use caller::RequestScope;
-pub use caller::{Caller, Principal};
+pub use caller::{Caller, Principal, UiRead};
 pub(crate) use caller::{authorize_principal, ws_principal};
 pub use limits::{KeyUsage, Limits};

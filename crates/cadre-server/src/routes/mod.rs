@@ -19,6 +19,7 @@ mod task_graph;
 mod task_io;
 mod task_templates;
 mod tasks;
+mod usage;
 
 use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;
@@ -80,6 +81,7 @@ pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
             projects::update_project_handler,
             projects::delete_project_handler
         ))
+        .routes(routes!(usage::usage_handler))
         .routes(routes!(audit::audit_log_handler))
         .routes(routes!(audit::verify_audit_handler))
         .routes(routes!(

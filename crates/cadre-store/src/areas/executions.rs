@@ -140,6 +140,17 @@ pub struct ApprovalRow {
     pub created_at: OffsetDateTime,
 }
 
+/// One UTC day of an org's executions.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct DailyUsage {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub executions: i64,
+    pub failed: i64,
+    pub tokens: i64,
+    pub cost_nanos: i64,
+}
+
 /// What an agent's executions add up to.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct AgentMetrics {
@@ -388,6 +399,10 @@ pub trait ExecutionQueries: Send + Sync {
         agent_id: Option<Uuid>,
         since: OffsetDateTime,
     ) -> Result<(i64, i64)>;
+
+    /// The org's executions per UTC day since `since`, oldest first; days
+    /// without executions are absent.
+    async fn daily_usage(&self, tenant: Tenant, since: OffsetDateTime) -> Result<Vec<DailyUsage>>;
 }
 
 macro_rules! execution_columns {
@@ -1300,6 +1315,14 @@ super::for_both_backends!(ExecutionQueries {
             .bind(agent_id)
             .bind(since)
             .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn daily_usage(&self, tenant: Tenant, since: OffsetDateTime) -> Result<Vec<DailyUsage>> {
+        Ok(sqlx::query_as::<_, DailyUsage>(Self::DAILY_USAGE)
+            .bind(tenant.org_id())
+            .bind(since)
+            .fetch_all(&self.pool)
             .await?)
     }
 

@@ -116,6 +116,16 @@ impl PgStore {
                 CAST(AVG(EXTRACT(EPOCH FROM finished_at - started_at) * 1000) AS DOUBLE PRECISION) AS avg_duration_ms
          FROM executions WHERE org_id = $1 AND agent_id = $2 AND ($3 IS NULL OR created_at >= $3)";
 
+    /// An org's executions per UTC day since `$2`.
+    pub(crate) const DAILY_USAGE: &'static str =
+        "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,
+                COUNT(*) AS executions,
+                CAST(COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed,
+                CAST(COALESCE(SUM(tokens_in + tokens_out), 0) AS BIGINT) AS tokens,
+                CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS cost_nanos
+         FROM executions WHERE org_id = $1 AND created_at >= $2
+         GROUP BY day ORDER BY day";
+
     /// Serializes appends to one audit chain, including the platform chain
     /// that has no org row to lock.
     pub(crate) const LOCK_AUDIT_CHAIN: &'static str =

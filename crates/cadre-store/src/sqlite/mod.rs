@@ -131,6 +131,17 @@ impl SqliteStore {
                 CAST(AVG((julianday(finished_at) - julianday(started_at)) * 86400000.0) AS REAL) AS avg_duration_ms
          FROM executions WHERE org_id = $1 AND agent_id = $2 AND ($3 IS NULL OR created_at >= $3)";
 
+    /// An org's executions per UTC day since `$2` (timestamps are stored as
+    /// RFC 3339 text in UTC, so the day is the first ten characters).
+    pub(crate) const DAILY_USAGE: &'static str =
+        "SELECT substr(created_at, 1, 10) AS day,
+                COUNT(*) AS executions,
+                CAST(COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed,
+                CAST(COALESCE(SUM(tokens_in + tokens_out), 0) AS BIGINT) AS tokens,
+                CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS cost_nanos
+         FROM executions WHERE org_id = $1 AND created_at >= $2
+         GROUP BY day ORDER BY day";
+
     /// Serializes appends to one audit chain (see `LOCK_ORG`).
     pub(crate) const LOCK_AUDIT_CHAIN: &'static str = "SELECT $1";
 

@@ -12,4 +12,5 @@ mod agents;
 mod config;
 mod process;
 mod serve;
+mod web;
 mod worker;

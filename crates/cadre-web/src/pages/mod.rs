@@ -1,0 +1,11 @@
+//! One module per screen; [`model`] holds what they read from the API.
+
+pub mod agents;
+pub mod approvals;
+pub mod auth;
+mod chart;
+pub mod executions;
+mod graph;
+pub mod home;
+mod model;
+pub mod tasks;

@@ -1,0 +1,423 @@
+//! Tasks: a project's tree, creating and editing tasks, a task's detail
+//! (inputs, outputs, versions, lock, who else is looking, its dependency
+//! graph) and running an agent on it.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::graph::{Graph, Layout};
+use super::model::{Agent, Execution, Member, Project, Task, TaskVersion};
+use crate::Web;
+use crate::form::{Posted, blank_is_none};
+use crate::session::Visit;
+use crate::view::{Chrome, PageError, html};
+
+/// A task in the tree, with how deep it sits (0 for top-level tasks).
+pub struct Row {
+    pub depth: usize,
+    pub task: Task,
+}
+
+/// The tree flattened in display order: each task followed by its
+/// children. Tasks whose parent is outside the page stay at the top level.
+fn rows(tasks: &[Task]) -> Vec<Row> {
+    fn visit(parent: Uuid, depth: usize, tasks: &[Task], out: &mut Vec<Row>) {
+        for t in tasks.iter().filter(|t| t.parent_id == Some(parent)) {
+            out.push(Row {
+                depth: depth.min(8),
+                task: t.clone(),
+            });
+            if depth < 32 {
+                visit(t.id, depth + 1, tasks, out);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks
+        .iter()
+        .filter(|t| t.parent_id.is_none_or(|p| !tasks.iter().any(|o| o.id == p)))
+    {
+        out.push(Row {
+            depth: 0,
+            task: t.clone(),
+        });
+        visit(t.id, 1, tasks, &mut out);
+    }
+    out
+}
+
+#[derive(Template)]
+#[template(path = "tasks.html")]
+struct TreePage {
+    chrome: Chrome,
+    projects: Vec<Project>,
+    project: Project,
+    rows: Vec<Row>,
+    tasks: Vec<Task>,
+    total: u64,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct TreeQuery {
+    #[serde(default)]
+    project: Option<Uuid>,
+}
+
+pub async fn tree(
+    State(web): State<Web>,
+    visit: Visit,
+    Path(org): Path<Uuid>,
+    Query(q): Query<TreeQuery>,
+) -> Result<Response, PageError> {
+    render_tree(&web, &visit, org, q.project, None, StatusCode::OK).await
+}
+
+async fn render_tree(
+    web: &Web,
+    visit: &Visit,
+    org: Uuid,
+    project: Option<Uuid>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let (api, who) = (web.api(), visit.caller());
+    let projects = api
+        .list::<Project>(who, format!("/orgs/{org}/projects?pageSize=100"))
+        .await?
+        .items;
+    let project = match project {
+        Some(id) => projects.iter().find(|p| p.id == id),
+        None => projects.iter().find(|p| p.is_default).or(projects.first()),
+    }
+    .cloned()
+    .ok_or(PageError::NotFound)?;
+    let chrome = Chrome::load(
+        web,
+        visit,
+        org,
+        "tasks",
+        format!("Tasks · {}", project.name),
+    )
+    .await?
+    .listen(format!("project:{}", project.id));
+    let tasks = api
+        .list::<Task>(who, format!("/projects/{}/tasks?pageSize=100", project.id))
+        .await?;
+    let page = TreePage {
+        rows: rows(&tasks.items),
+        total: tasks.total,
+        tasks: tasks.items,
+        chrome,
+        projects,
+        project,
+        error,
+    };
+    Ok((status, html(&page)?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NewTask {
+    project: Uuid,
+    #[serde(default)]
+    title: String,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    parent: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    priority: Option<String>,
+}
+
+pub async fn create(
+    State(web): State<Web>,
+    visit: Visit,
+    Path(org): Path<Uuid>,
+    Posted(form): Posted<NewTask>,
+) -> Result<Response, PageError> {
+    let mut body = Map::new();
+    body.insert("title".into(), json!(form.title));
+    if let Some(d) = &form.description {
+        body.insert("description".into(), json!(d));
+    }
+    if let Some(p) = form.parent.as_deref().and_then(|p| p.parse::<Uuid>().ok()) {
+        body.insert("parentId".into(), json!(p));
+    }
+    if let Some(p) = form.priority.as_deref().and_then(|p| p.parse::<i64>().ok()) {
+        body.insert("priority".into(), json!(p));
+    }
+    // The project must be this org's: the page's org and the API's agree.
+    let project: Project = web
+        .api()
+        .get(visit.caller(), format!("/projects/{}", form.project))
+        .await?;
+    if project.org_id != org {
+        return Err(PageError::NotFound);
+    }
+    match web
+        .api()
+        .send(
+            visit.caller(),
+            Method::POST,
+            format!("/projects/{}/tasks", form.project),
+            Some(&Value::Object(body)),
+        )
+        .await
+    {
+        Ok(task) => {
+            let id = task["id"].as_str().unwrap_or_default();
+            Ok(Redirect::to(&format!("/o/{org}/tasks/{id}")).into_response())
+        }
+        Err(f) if matches!(f.status.as_u16(), 400 | 409 | 412 | 422 | 423) => {
+            render_tree(
+                &web,
+                &visit,
+                org,
+                Some(form.project),
+                Some(f.message),
+                f.status,
+            )
+            .await
+        }
+        Err(f) => Err(f.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "task.html")]
+struct TaskPage {
+    chrome: Chrome,
+    task: Task,
+    project: Project,
+    agents: Vec<Agent>,
+    members: Vec<Member>,
+    versions: Vec<TaskVersion>,
+    executions: Vec<Execution>,
+    graph: Layout,
+    graph_ready: bool,
+    error: Option<String>,
+}
+
+impl TaskPage {
+    fn member_name(&self, id: &str) -> String {
+        self.members
+            .iter()
+            .find(|m| m.user_id.to_string() == id)
+            .map_or_else(|| "someone".to_owned(), |m| m.name.clone())
+    }
+
+    fn agent_name(&self, id: &str) -> String {
+        self.agents
+            .iter()
+            .find(|a| a.id.to_string() == id)
+            .map_or_else(|| "an agent".to_owned(), |a| a.name.clone())
+    }
+
+    /// Who holds the edit lock, in words.
+    fn lock_holder(&self) -> Option<String> {
+        let holder = &self.task.lock.as_ref()?["holder"];
+        let id = holder["id"].as_str().unwrap_or_default();
+        Some(match holder["type"].as_str() {
+            Some("agent") => self.agent_name(id),
+            Some("user") => self.member_name(id),
+            _ => "an API key".to_owned(),
+        })
+    }
+
+    fn assignee(&self) -> String {
+        let Some(a) = &self.task.assignee else {
+            return "nobody".to_owned();
+        };
+        let id = a["id"].as_str().unwrap_or_default();
+        match a["type"].as_str() {
+            Some("agent") => self.agent_name(id),
+            _ => self.member_name(id),
+        }
+    }
+}
+
+pub async fn detail(
+    State(web): State<Web>,
+    visit: Visit,
+    Path((org, id)): Path<(Uuid, Uuid)>,
+) -> Result<Response, PageError> {
+    render_task(&web, &visit, org, id, None, StatusCode::OK).await
+}
+
+async fn render_task(
+    web: &Web,
+    visit: &Visit,
+    org: Uuid,
+    id: Uuid,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let (api, who) = (web.api(), visit.caller());
+    let task: Task = api.get(who, format!("/tasks/{id}")).await?;
+    if task.org_id != org {
+        return Err(PageError::NotFound);
+    }
+    let chrome = Chrome::load(web, visit, org, "tasks", task.title.clone())
+        .await?
+        .listen(format!("task:{id}"));
+    let (project, agents, members, versions, executions, graph) = futures_util::join!(
+        api.get::<Project>(who, format!("/projects/{}", task.project_id)),
+        api.list::<Agent>(who, format!("/orgs/{org}/agents?pageSize=100")),
+        api.list::<Member>(who, format!("/orgs/{org}/members?pageSize=100")),
+        api.list::<TaskVersion>(who, format!("/tasks/{id}/versions?pageSize=20")),
+        api.list::<Execution>(
+            who,
+            format!("/orgs/{org}/executions?taskId={id}&pageSize=10")
+        ),
+        api.get::<Graph>(who, format!("/tasks/{id}/dependencies")),
+    );
+    let graph = graph?;
+    let page = TaskPage {
+        graph: Layout::of(&graph, id),
+        graph_ready: graph.ready,
+        project: project?,
+        agents: agents?.items,
+        members: members?.items,
+        versions: versions?.items,
+        executions: executions?.items,
+        chrome,
+        task,
+        error,
+    };
+    Ok((status, html(&page)?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct TaskEdit {
+    version: i64,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    title: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    status: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    priority: Option<String>,
+}
+
+pub async fn update(
+    State(web): State<Web>,
+    visit: Visit,
+    Path((org, id)): Path<(Uuid, Uuid)>,
+    Posted(form): Posted<TaskEdit>,
+) -> Result<Response, PageError> {
+    owned(&web, &visit, org, id).await?;
+    let mut body = Map::new();
+    body.insert("version".into(), json!(form.version));
+    if let Some(t) = form.title {
+        body.insert("title".into(), json!(t));
+    }
+    if let Some(d) = form.description {
+        body.insert("description".into(), json!(d));
+    }
+    if let Some(s) = form.status {
+        body.insert("status".into(), json!(s));
+    }
+    if let Some(p) = form.priority.as_deref().and_then(|p| p.parse::<i64>().ok()) {
+        body.insert("priority".into(), json!(p));
+    }
+    let answer = web
+        .api()
+        .send(
+            visit.caller(),
+            Method::PATCH,
+            format!("/tasks/{id}"),
+            Some(&Value::Object(body)),
+        )
+        .await;
+    after_write(&web, &visit, org, id, answer.map(|_| ())).await
+}
+
+#[derive(Deserialize)]
+pub struct RunForm {
+    agent: Uuid,
+}
+
+/// Runs an agent on the task and opens the execution.
+pub async fn run(
+    State(web): State<Web>,
+    visit: Visit,
+    Path((org, id)): Path<(Uuid, Uuid)>,
+    Posted(form): Posted<RunForm>,
+) -> Result<Response, PageError> {
+    owned(&web, &visit, org, id).await?;
+    let answer = web
+        .api()
+        .send(
+            visit.caller(),
+            Method::POST,
+            format!("/tasks/{id}/execute"),
+            Some(&json!({ "agentId": form.agent })),
+        )
+        .await;
+    match answer {
+        Ok(execution) => {
+            let e = execution["id"].as_str().unwrap_or_default();
+            Ok(Redirect::to(&format!("/o/{org}/executions/{e}")).into_response())
+        }
+        Err(f) => after_write(&web, &visit, org, id, Err(f)).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RollbackForm {
+    version: i64,
+}
+
+pub async fn rollback(
+    State(web): State<Web>,
+    visit: Visit,
+    Path((org, id)): Path<(Uuid, Uuid)>,
+    Posted(form): Posted<RollbackForm>,
+) -> Result<Response, PageError> {
+    owned(&web, &visit, org, id).await?;
+    let answer = web
+        .api()
+        .send(
+            visit.caller(),
+            Method::POST,
+            format!("/tasks/{id}/rollback/{}", form.version),
+            None,
+        )
+        .await;
+    after_write(&web, &visit, org, id, answer.map(|_| ())).await
+}
+
+/// Back to the task, or the task with what went wrong.
+async fn after_write(
+    web: &Web,
+    visit: &Visit,
+    org: Uuid,
+    id: Uuid,
+    answer: Result<(), crate::api::ApiFailure>,
+) -> Result<Response, PageError> {
+    match answer {
+        Ok(()) => Ok(Redirect::to(&format!("/o/{org}/tasks/{id}")).into_response()),
+        Err(f) if matches!(f.status.as_u16(), 400 | 402 | 409 | 412 | 422 | 423 | 429) => {
+            render_task(web, visit, org, id, Some(f.message), f.status).await
+        }
+        Err(f) => Err(f.into()),
+    }
+}
+
+async fn owned(web: &Web, visit: &Visit, org: Uuid, id: Uuid) -> Result<(), PageError> {
+    let task: Task = web
+        .api()
+        .get(visit.caller(), format!("/tasks/{id}"))
+        .await?;
+    if task.org_id == org {
+        Ok(())
+    } else {
+        Err(PageError::NotFound)
+    }
+}

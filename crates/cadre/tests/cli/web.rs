@@ -1,0 +1,456 @@
+//! The web UI as a browser without JavaScript meets it: `cadre serve`, real
+//! HTTP, cookies kept from `Set-Cookie`, forms posted with their CSRF
+//! field. (The real-browser tests drive the same pages with scripts on.)
+
+use std::collections::HashMap;
+
+use reqwest::redirect::Policy;
+use serde_json::{Value, json};
+
+use crate::process::{Running, cadre};
+
+/// One browser: its cookies, and the CSRF token of the last page it read.
+struct Browser {
+    base: String,
+    client: reqwest::Client,
+    cookies: HashMap<String, String>,
+    csrf: String,
+}
+
+struct Page {
+    status: u16,
+    location: String,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Browser {
+    fn new(base: &str) -> Browser {
+        Browser {
+            base: base.to_owned(),
+            client: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+            csrf: String::new(),
+        }
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let resp = req
+            .header("cookie", cookie.join("; "))
+            .send()
+            .await
+            .unwrap();
+        for value in resp.headers().get_all("set-cookie") {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let page = Page {
+            status: resp.status().as_u16(),
+            location: resp
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned())
+                .unwrap_or_default(),
+            headers: resp.headers().clone(),
+            body: resp.text().await.unwrap(),
+        };
+        if let Some(token) = field_value(&page.body, "_csrf") {
+            self.csrf = token;
+        }
+        page
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = self.client.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    /// Posts a form as the page's own form would (with its CSRF field).
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let mut form: Vec<(&str, &str)> = vec![("_csrf", &self.csrf)];
+        form.extend_from_slice(fields);
+        let body = serde_urlencoded::to_string(&form).unwrap();
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(req).await
+    }
+
+    /// Signs up and creates an org through the pages; returns the org id.
+    async fn sign_up_with_org(&mut self, name: &str, email: &str, org: &str) -> String {
+        self.get("/signup").await;
+        let page = self
+            .post(
+                "/signup",
+                &[
+                    ("name", name),
+                    ("email", email),
+                    ("password", "correct horse battery"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            (page.status, page.location.as_str()),
+            (303, "/orgs/new"),
+            "{}",
+            page.body
+        );
+        self.get("/orgs/new").await;
+        let page = self.post("/orgs/new", &[("name", org)]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        page.location.trim_start_matches("/o/").to_owned()
+    }
+
+    /// The session's access token, for setting up what the UI does not
+    /// cover yet (model configuration) through the API.
+    fn token(&self) -> String {
+        self.cookies["cadre_at"].clone()
+    }
+
+    async fn api(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let resp = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(self.token())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let json: Value = resp.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {json}");
+        json["data"].clone()
+    }
+}
+
+/// The `value` of the first input named `name` on a page.
+fn field_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &html[at + name.len() + 15..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A model that adds an output, then finishes.
+fn scripted_model() -> Value {
+    json!({ "models": [{ "name": "demo", "provider": "scripted", "script": [
+        { "text": "", "toolCalls": [{ "id": "c1", "name": "add_output",
+          "arguments": { "label": "summary", "content": "All good, in plain words." } }] },
+        { "text": "Done." }
+    ] }] })
+}
+
+#[test]
+fn a_person_goes_from_sign_up_to_an_agents_output_in_the_ui() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::serve(cadre(&dir.path().join("data")));
+    runtime().block_on(async {
+        let mut ada = Browser::new(&server.base_url);
+        // Signed out, every page leads to sign-in.
+        assert_eq!(ada.get("/").await.location, "/login");
+        let org = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
+        ada.api(
+            reqwest::Method::PUT,
+            &format!("/orgs/{org}/models"),
+            scripted_model(),
+        )
+        .await;
+
+        // An agent from a template, on the org's model.
+        let page = ada.get(&format!("/o/{org}/agents/new")).await;
+        assert_eq!(page.status, 200);
+        let template = field_value(&page.body, "template_id").expect("a template to pick");
+        assert!(
+            page.body.contains("value=\"demo\""),
+            "the org's model is offered"
+        );
+        let page = ada
+            .post(
+                &format!("/o/{org}/agents/new"),
+                &[("template_id", &template), ("model", "demo")],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let agent = page.location.rsplit('/').next().unwrap().to_owned();
+
+        // A task in the default project, run with that agent.
+        let page = ada.get(&format!("/o/{org}/tasks")).await;
+        let project = field_value(&page.body, "project").unwrap();
+        let page = ada
+            .post(
+                &format!("/o/{org}/tasks"),
+                &[
+                    ("project", &project),
+                    ("title", "Summarise the week"),
+                    ("priority", "5"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let task = page.location.rsplit('/').next().unwrap().to_owned();
+        ada.get(&format!("/o/{org}/tasks/{task}")).await;
+        let page = ada
+            .post(&format!("/o/{org}/tasks/{task}/run"), &[("agent", &agent)])
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let execution_path = page.location.clone();
+
+        // The glass box: every step, the verified trace, and the end.
+        let mut page = ada.get(&execution_path).await;
+        for _ in 0..100 {
+            if page.body.contains("s-completed") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            page = ada.get(&execution_path).await;
+        }
+        assert!(page.body.contains("s-completed"), "{}", page.body);
+        assert!(page.body.contains("Model call to demo"));
+        assert!(page.body.contains("Tool add_output"));
+        assert!(page.body.contains("✔ verified"));
+        let csp = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+
+        // The output, escaped, on the task; the spend on the command center.
+        let page = ada.get(&format!("/o/{org}/tasks/{task}")).await;
+        assert!(
+            page.body.contains("All good, in plain words."),
+            "{}",
+            page.body
+        );
+        let page = ada.get(&format!("/o/{org}")).await;
+        assert!(
+            page.body.contains(">1<") || page.body.contains("1 executions over 14 days"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains(&format!("/o/{org}/agents/{agent}")));
+
+        // Assets come from the binary, cacheable for good.
+        let page = ada.get("/assets/app.css").await;
+        assert_eq!(page.status, 200);
+        assert!(
+            page.headers["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+
+        // Signing out ends the session: the old refresh token is revoked.
+        ada.get(&format!("/o/{org}")).await;
+        let page = ada.post("/logout", &[]).await;
+        assert_eq!(page.location, "/login");
+        assert_eq!(ada.get(&format!("/o/{org}")).await.location, "/login");
+    });
+}
+
+#[test]
+fn the_ui_refuses_forged_writes_and_never_shows_another_orgs_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::serve(cadre(&dir.path().join("data")));
+    runtime().block_on(async {
+        let mut ada = Browser::new(&server.base_url);
+        let org_a = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
+        ada.api(
+            reqwest::Method::PUT,
+            &format!("/orgs/{org_a}/models"),
+            scripted_model(),
+        )
+        .await;
+        let agent = ada
+            .api(
+                reqwest::Method::POST,
+                &format!("/orgs/{org_a}/agents"),
+                json!({"name": "Secret agent", "model": "demo", "instructions": "Work."}),
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // A form without its CSRF token, or posted from another site.
+        ada.get("/orgs/new").await;
+        ada.csrf = "0".repeat(64);
+        assert_eq!(
+            ada.post("/orgs/new", &[("name", "Forged")]).await.status,
+            403
+        );
+        ada.get("/orgs/new").await;
+        let body = serde_urlencoded::to_string([("_csrf", ada.csrf.as_str()), ("name", "Forged")])
+            .unwrap();
+        let req = ada
+            .client
+            .post(format!("{}/orgs/new", ada.base))
+            .header("origin", "https://evil.example")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        assert_eq!(ada.send(req).await.status, 403);
+        let orgs = ada.api(reqwest::Method::GET, "/orgs", Value::Null).await;
+        assert_eq!(
+            orgs.as_array().unwrap().len(),
+            1,
+            "no org was created: {orgs}"
+        );
+
+        // Bob, in his own org, sees nothing of Acme's, whichever door he tries.
+        let mut bob = Browser::new(&server.base_url);
+        let org_b = bob
+            .sign_up_with_org("Bob", "bob@example.com", "Bobco")
+            .await;
+        for path in [
+            format!("/o/{org_a}"),
+            format!("/o/{org_a}/agents"),
+            format!("/o/{org_a}/agents/{agent}"),
+            format!("/o/{org_b}/agents/{agent}"),
+            format!("/o/{org_b}/agents/{agent}/diff?from=1&to=1"),
+        ] {
+            let page = bob.get(&path).await;
+            assert_eq!(page.status, 404, "{path}");
+            assert!(
+                !page.body.contains("Secret agent") && !page.body.contains("Acme"),
+                "{path}"
+            );
+        }
+        let page = bob.get(&format!("/o/{org_b}/agents")).await;
+        assert!(!page.body.contains("Secret agent"));
+        bob.get(&format!("/o/{org_b}/agents")).await;
+        let page = bob
+            .post(
+                &format!("/o/{org_b}/agents/{agent}/status"),
+                &[("status", "disabled")],
+            )
+            .await;
+        assert_eq!(page.status, 404);
+        let a = ada
+            .api(
+                reqwest::Method::GET,
+                &format!("/agents/{agent}"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(a["status"], "idle", "Bob's post changed nothing");
+    });
+}
+
+#[test]
+fn a_viewer_gets_no_edit_controls_and_cannot_act() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::serve(cadre(&dir.path().join("data")));
+    runtime().block_on(async {
+        let mut ada = Browser::new(&server.base_url);
+        let org = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
+        ada.api(
+            reqwest::Method::PUT,
+            &format!("/orgs/{org}/models"),
+            scripted_model(),
+        )
+        .await;
+        let agent = ada
+            .api(
+                reqwest::Method::POST,
+                &format!("/orgs/{org}/agents"),
+                json!({"name": "Writer", "model": "demo", "instructions": "Write."}),
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let projects = ada
+            .api(
+                reqwest::Method::GET,
+                &format!("/orgs/{org}/projects"),
+                Value::Null,
+            )
+            .await;
+        let project = projects[0]["id"].as_str().unwrap().to_owned();
+        let task = ada
+            .api(
+                reqwest::Method::POST,
+                &format!("/projects/{project}/tasks"),
+                json!({"title": "Draft"}),
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        let mut vic = Browser::new(&server.base_url);
+        vic.sign_up_with_org("Vic", "vic@example.com", "Vic's own")
+            .await;
+        let invitation = ada
+            .api(
+                reqwest::Method::POST,
+                &format!("/orgs/{org}/members"),
+                json!({"email": "vic@example.com", "role": "viewer"}),
+            )
+            .await;
+        vic.api(
+            reqwest::Method::POST,
+            &format!(
+                "/invitations/{}/accept",
+                invitation["token"].as_str().unwrap()
+            ),
+            Value::Null,
+        )
+        .await;
+
+        // Ada, an owner, gets the controls; Vic, a viewer, sees the work without them.
+        let owner_task = ada.get(&format!("/o/{org}/tasks/{task}")).await.body;
+        assert!(owner_task.contains("/run\""), "the owner can run the task");
+        let page = vic.get(&format!("/o/{org}/tasks/{task}")).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Draft"));
+        assert!(
+            !page.body.contains("/run\"") && !page.body.contains("name=\"version\""),
+            "no run or edit form for a viewer"
+        );
+        let page = vic.get(&format!("/o/{org}/tasks")).await;
+        assert!(!page.body.contains("id=\"new-task\""));
+        let page = vic.get(&format!("/o/{org}/agents/{agent}")).await;
+        assert!(page.body.contains("Writer") && !page.body.contains("Save as a new version"));
+        assert!(
+            vic.get(&format!("/o/{org}/agents/new"))
+                .await
+                .body
+                .contains("can look at agents but not create them")
+        );
+
+        // A hand-made post is refused by the API's own permission check.
+        let page = vic
+            .post(&format!("/o/{org}/tasks/{task}/run"), &[("agent", &agent)])
+            .await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        let runs = ada
+            .api(
+                reqwest::Method::GET,
+                &format!("/orgs/{org}/executions?taskId={task}"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(runs.as_array().unwrap().len(), 0);
+    });
+}
