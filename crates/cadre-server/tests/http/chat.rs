@@ -109,7 +109,7 @@ use axum::response::IntoResponse as _;
 
 /// An org whose only model is the fake one (with `window` tokens of
 /// context, when given).
-async fn org_with_model(
+pub(crate) async fn org_with_model(
     app: &TestServer,
     email: &str,
     window: Option<u32>,

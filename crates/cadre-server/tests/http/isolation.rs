@@ -121,6 +121,7 @@ fn foreign_requests(a: &World) -> Vec<(Method, String, Option<Value>)> {
         ),
         (Method::DELETE, format!("/api/v1/orgs/{org}"), None),
         (Method::GET, format!("/api/v1/orgs/{org}/members"), None),
+        (Method::GET, format!("/api/v1/orgs/{org}/usage"), None),
         (
             Method::POST,
             format!("/api/v1/orgs/{org}/members"),

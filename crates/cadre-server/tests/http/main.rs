@@ -30,3 +30,4 @@ mod routes;
 mod shutdown;
 mod smtp_sink;
 mod tasks;
+mod usage;
