@@ -35,6 +35,18 @@ const PARKED: [&str; 3] = ["waiting_approval", "waiting_input", "paused"];
 /// Statuses an execution never leaves.
 pub const TERMINAL: [&str; 3] = ["completed", "failed", "cancelled"];
 
+/// Every status an execution can have, in the order of its life.
+pub const STATUSES: [&str; 8] = [
+    "queued",
+    "running",
+    "waiting_approval",
+    "waiting_input",
+    "paused",
+    "completed",
+    "failed",
+    "cancelled",
+];
+
 /// How the engine is set up.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {

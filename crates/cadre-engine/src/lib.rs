@@ -17,4 +17,6 @@ pub mod tools;
 pub mod trace;
 pub mod work_templates;
 
-pub use engine::{ADVANCE, Engine, EngineConfig, QUEUE, TERMINAL, TokenQuotas, advance_job};
+pub use engine::{
+    ADVANCE, Engine, EngineConfig, QUEUE, STATUSES, TERMINAL, TokenQuotas, advance_job,
+};

@@ -164,6 +164,21 @@ impl AppState {
         self.inner.started.elapsed().as_secs()
     }
 
+    /// An org's plan and that plan's daily model-token quota (`None`:
+    /// unlimited), which its executions and its chat share (SPEC §7.4).
+    pub(crate) async fn token_quota(
+        &self,
+        org_id: Uuid,
+    ) -> cadre_store::Result<(cadre_types::Plan, Option<u64>)> {
+        let plan = self
+            .store()
+            .orgs()
+            .plan_of(org_id)
+            .await?
+            .unwrap_or_else(|| self.limits().default_plan());
+        Ok((plan, self.limits().tokens_per_day(plan)))
+    }
+
     /// This process's id in the instance registry.
     pub fn instance_id(&self) -> Uuid {
         self.inner.parts.instance_id

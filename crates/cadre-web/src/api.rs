@@ -11,7 +11,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
-use axum::response::Response;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::ServiceExt as _;
@@ -42,6 +41,16 @@ impl ApiFailure {
 
     pub fn is_unauthorized(&self) -> bool {
         self.status == StatusCode::UNAUTHORIZED
+    }
+
+    /// A refusal the page that sent the form shows in place (bad input, a
+    /// conflict, a lock, a permission, a quota), with the API's status.
+    /// Not "signed out" (sign in again) nor "not found" (which must look
+    /// the same for a stranger as for an unknown id).
+    pub fn shown_on_page(&self) -> bool {
+        self.status.is_client_error()
+            && self.status != StatusCode::UNAUTHORIZED
+            && self.status != StatusCode::NOT_FOUND
     }
 
     fn internal(message: impl Into<String>) -> Self {
@@ -115,27 +124,6 @@ impl Api {
     ) -> Result<Value, ApiFailure> {
         let answer = self.call(who, method, &path.into(), body).await?;
         Ok(answer.get("data").cloned().unwrap_or(Value::Null))
-    }
-
-    /// The raw response of a call, for streams the UI passes on as they are.
-    pub async fn stream(
-        &self,
-        who: Caller<'_>,
-        path: &str,
-        body: &Value,
-        last_event_id: Option<&str>,
-    ) -> Result<Response, ApiFailure> {
-        let mut request = self.request(who, Method::POST, path, Some(body))?;
-        if let Some(id) = last_event_id
-            && let Ok(value) = id.parse()
-        {
-            request.headers_mut().insert("last-event-id", value);
-        }
-        self.router
-            .clone()
-            .oneshot(request)
-            .await
-            .map_err(|never| match never {})
     }
 
     async fn call(

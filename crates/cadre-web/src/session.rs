@@ -157,14 +157,13 @@ pub(crate) async fn visit(State(web): State<Web>, mut req: Request, next: Next) 
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let visit = Visit {
+    let mut visit = Visit {
         session: None,
         csrf: jar.get(CSRF_COOKIE).unwrap_or_default().to_owned(),
         peer,
         refresh: jar.get(REFRESH_COOKIE).map(str::to_owned),
         cookies: Arc::default(),
     };
-    let mut visit = visit;
     if visit.csrf.len() != 64 {
         visit.csrf = random_token();
         visit.push_cookie(cookie(CSRF_COOKIE, &visit.csrf, None, web.secure_cookies()));

@@ -5,6 +5,7 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -115,6 +116,28 @@ impl Chrome {
     }
 }
 
+/// Something the API says belongs to an org.
+pub trait InOrg {
+    fn org_id(&self) -> Uuid;
+}
+
+/// Reads `path` (under `/api/v1`) and checks that it belongs to the page's
+/// org: the API lets a member of two orgs read both, but org A's pages
+/// never show org B's work, so it is "not found" here.
+pub async fn read_in_org<T: DeserializeOwned + InOrg>(
+    web: &Web,
+    visit: &Visit,
+    org: Uuid,
+    path: String,
+) -> Result<T, PageError> {
+    let item: T = web.api().get(visit.caller(), path).await?;
+    if item.org_id() == org {
+        Ok(item)
+    } else {
+        Err(PageError::NotFound)
+    }
+}
+
 /// How a page can fail.
 #[derive(Debug)]
 pub enum PageError {
@@ -191,6 +214,12 @@ impl IntoResponse for PageError {
 /// A rendered page.
 pub fn html(page: &impl Template) -> Result<Response, PageError> {
     Ok(Html(page.render()?).into_response())
+}
+
+/// A rendered page with a status other than 200 (a form shown again with
+/// the API's refusal carries the API's status).
+pub fn html_as(status: StatusCode, page: &impl Template) -> Result<Response, PageError> {
+    Ok((status, html(page)?).into_response())
 }
 
 /// "3 min ago", "in 4 min", "2 days ago" from an RFC 3339 time; the page's

@@ -234,17 +234,14 @@ impl Turn {
     /// No model call past the org's daily token quota (SPEC §7.4), which
     /// its executions and its chat share.
     async fn within_quota(&self) -> Result<(), ApiError> {
-        let store = self.state.store();
-        let plan = store
-            .orgs()
-            .plan_of(self.tenant.org_id())
-            .await?
-            .unwrap_or_else(|| self.state.limits().default_plan());
-        let Some(quota) = self.state.limits().tokens_per_day(plan) else {
+        let (plan, quota) = self.state.token_quota(self.tenant.org_id()).await?;
+        let Some(quota) = quota else {
             return Ok(());
         };
         let today = cadre_types::time::now().replace_time(time::Time::MIDNIGHT);
-        let (used, _) = store
+        let (used, _) = self
+            .state
+            .store()
             .executions()
             .spend_since(self.tenant, None, today)
             .await?;

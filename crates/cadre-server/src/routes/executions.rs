@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use cadre_engine::{advance_job, spec, trace};
+use cadre_engine::{STATUSES, advance_job, spec, trace};
 use cadre_store::{
     AgentRow, ApprovalRow, ControlChange, Decision, ExecutionFilter, ExecutionRow, NewExecution,
     TraceEventRow,
@@ -236,6 +236,18 @@ pub(crate) async fn start_execution(
 /// Tells real-time subscribers what an API action did to an execution
 /// (the engine announces its own steps).
 async fn announce(state: &AppState, tenant: Tenant, row: &cadre_store::ExecutionRow) {
+    state
+        .realtime()
+        .publish(update_notice(state, tenant, row).await);
+}
+
+/// `execution_update` for `row`, addressed to its project's channel too
+/// (when its task can still be read).
+pub(crate) async fn update_notice(
+    state: &AppState,
+    tenant: Tenant,
+    row: &cadre_store::ExecutionRow,
+) -> cadre_realtime::Notice {
     let project = state
         .store()
         .tasks()
@@ -243,9 +255,7 @@ async fn announce(state: &AppState, tenant: Tenant, row: &cadre_store::Execution
         .await
         .ok()
         .map(|t| t.project_id);
-    state
-        .realtime()
-        .publish(cadre_engine::live::execution_update(row, project));
+    cadre_engine::live::execution_update(row, project)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -353,17 +363,6 @@ pub(crate) struct ExecutionQuery {
     page: Option<u32>,
     page_size: Option<u32>,
 }
-
-const STATUSES: [&str; 8] = [
-    "queued",
-    "running",
-    "waiting_approval",
-    "waiting_input",
-    "paused",
-    "completed",
-    "failed",
-    "cancelled",
-];
 
 /// Executions of an organization, newest first.
 #[utoipa::path(get, path = "/api/v1/orgs/{orgId}/executions", tag = "executions", params(("orgId" = Uuid, Path), ExecutionQuery), responses((status = 200, body = Vec<ExecutionOut>)))]
@@ -636,6 +635,8 @@ pub(crate) async fn input_handler(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ApprovalQuery {
     status: Option<String>,
+    /// Only the approvals of this execution.
+    execution_id: Option<Uuid>,
     page: Option<u32>,
     page_size: Option<u32>,
 }
@@ -666,7 +667,7 @@ pub(crate) async fn list_approvals_handler(
     let (rows, total) = state
         .store()
         .executions()
-        .approvals(tenant, q.status.as_deref(), page)
+        .approvals(tenant, q.status.as_deref(), q.execution_id, page)
         .await?;
     Ok(ApiList::new(
         rows.into_iter().map(Into::into).collect(),

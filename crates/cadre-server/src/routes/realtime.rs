@@ -166,14 +166,7 @@ pub(crate) async fn execution_events_handler(
         });
         backlog.push_back(sse("trace_event", Some(event.seq), &payload.to_string()));
     }
-    let project = state
-        .store()
-        .tasks()
-        .task_any(tenant, row.task_id)
-        .await
-        .ok()
-        .map(|t| t.project_id);
-    let update = cadre_engine::live::execution_update(&row, project);
+    let update = super::executions::update_notice(&state, tenant, &row).await;
     backlog.push_back(sse(
         "execution_update",
         Some(row.trace_seq),

@@ -60,42 +60,30 @@ pub(crate) async fn usage_handler(
     ApiPath(org_id): ApiPath<Uuid>,
 ) -> ApiResult<ApiResponse<UsageOut>> {
     let tenant = caller.authorize(org_id).await?;
-    let store = state.store();
-    let plan = store
-        .orgs()
-        .plan_of(org_id)
-        .await?
-        .unwrap_or_else(|| state.limits().default_plan());
+    let (plan, tokens_per_day) = state.token_quota(org_id).await?;
     let today = cadre_types::time::now().replace_time(Time::MIDNIGHT);
     let month_start = today.replace_day(1).unwrap_or(today);
     let first_day = today - Duration::days(DAYS - 1);
-    let executions = store.executions();
+    let executions = state.store().executions();
     let (today_tokens, today_cost) = executions.spend_since(tenant, None, today).await?;
     let (month_tokens, month_cost) = executions.spend_since(tenant, None, month_start).await?;
     let recorded = executions.daily_usage(tenant, first_day).await?;
     let days = (0..DAYS)
         .map(|n| {
             let date = date_text(first_day + Duration::days(n));
-            match recorded.iter().find(|d| d.day == date) {
-                Some(d) => DayOut {
-                    date,
-                    executions: d.executions,
-                    failed: d.failed,
-                    tokens: d.tokens,
-                    cost_usd: spec::usd(d.cost_nanos),
-                },
-                None => DayOut {
-                    date,
-                    executions: 0,
-                    failed: 0,
-                    tokens: 0,
-                    cost_usd: spec::usd(0),
-                },
+            // A day without executions has no row.
+            let d = recorded.iter().find(|d| d.day == date);
+            DayOut {
+                executions: d.map_or(0, |d| d.executions),
+                failed: d.map_or(0, |d| d.failed),
+                tokens: d.map_or(0, |d| d.tokens),
+                cost_usd: spec::usd(d.map_or(0, |d| d.cost_nanos)),
+                date,
             }
         })
         .collect();
     Ok(ApiResponse::ok(UsageOut {
-        tokens_per_day: state.limits().tokens_per_day(plan),
+        tokens_per_day,
         plan: plan.as_str().to_owned(),
         today: SpendOut {
             tokens: today_tokens,

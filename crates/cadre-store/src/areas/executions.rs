@@ -344,10 +344,13 @@ pub trait ExecutionQueries: Send + Sync {
         job: &NewJob,
         at: OffsetDateTime,
     ) -> Result<Option<ExecutionRow>>;
+    /// An org's approvals, newest first; optionally only those with
+    /// `status`, or of one execution.
     async fn approvals(
         &self,
         tenant: Tenant,
         status: Option<&str>,
+        execution_id: Option<Uuid>,
         page: Page,
     ) -> Result<(Vec<ApprovalRow>, u64)>;
     async fn approval(&self, tenant: Tenant, id: Uuid) -> Result<ApprovalRow>;
@@ -1221,21 +1224,23 @@ super::for_both_backends!(ExecutionQueries {
         Ok(row)
     }
 
-    async fn approvals(&self, tenant: Tenant, status: Option<&str>, page: Page) -> Result<(Vec<ApprovalRow>, u64)> {
+    async fn approvals(&self, tenant: Tenant, status: Option<&str>, execution_id: Option<Uuid>, page: Page) -> Result<(Vec<ApprovalRow>, u64)> {
         let rows = sqlx::query_as::<_, Counted<ApprovalRow>>(concat!(
             "SELECT ", approval_columns!(), ", COUNT(*) OVER () AS total FROM approvals
-             WHERE org_id = $1 AND ($2 IS NULL OR status = $2)
-             ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"))
+             WHERE org_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR execution_id = $3)
+             ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"))
         .bind(tenant.org_id())
         .bind(status)
+        .bind(execution_id)
         .bind(i64::from(page.page_size))
         .bind(page.offset())
         .fetch_all(&self.pool)
         .await?;
         super::paged(rows, || sqlx::query_scalar(
-            "SELECT COUNT(*) FROM approvals WHERE org_id = $1 AND ($2 IS NULL OR status = $2)")
+            "SELECT COUNT(*) FROM approvals WHERE org_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR execution_id = $3)")
             .bind(tenant.org_id())
             .bind(status)
+            .bind(execution_id)
             .fetch_one(&self.pool)).await
     }
 

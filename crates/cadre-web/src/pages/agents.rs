@@ -11,10 +11,9 @@ use uuid::Uuid;
 
 use super::model::{Agent, AgentMetrics, AgentTemplate, AgentVersion, Execution};
 use crate::Web;
-use crate::api::ApiFailure;
 use crate::form::{Posted, blank_is_none};
 use crate::session::Visit;
-use crate::view::{Chrome, PageError, html, money, pretty};
+use crate::view::{Chrome, PageError, html, html_as, money, pretty, read_in_org};
 
 #[derive(Template)]
 #[template(path = "agents.html")]
@@ -99,7 +98,7 @@ async fn render_new(
         models,
         error,
     };
-    Ok((status, html(&page)?).into_response())
+    html_as(status, &page)
 }
 
 /// The agent form, for both creating and editing. Blank fields are left
@@ -199,16 +198,11 @@ pub async fn create(
             let id = agent["id"].as_str().unwrap_or_default();
             Ok(Redirect::to(&format!("/o/{org}/agents/{id}")).into_response())
         }
-        Err(failure) if form_error(&failure) => {
+        Err(failure) if failure.shown_on_page() => {
             render_new(&web, &visit, org, Some(failure.message), failure.status).await
         }
         Err(failure) => Err(failure.into()),
     }
-}
-
-/// Failures the person filling the form can fix.
-fn form_error(failure: &ApiFailure) -> bool {
-    matches!(failure.status.as_u16(), 400 | 409 | 422)
 }
 
 #[derive(Template)]
@@ -266,11 +260,8 @@ async fn render_agent(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let (api, who) = (web.api(), visit.caller());
-    let agent: Agent = api.get(who, format!("/agents/{id}")).await?;
-    if agent.org_id != org {
-        return Err(PageError::NotFound);
-    }
-    let chrome = Chrome::load(web, visit, org, "agents", agent.name.clone())
+    let agent: Agent = read_in_org(web, visit, org, format!("/agents/{id}")).await?;
+    let chrome = Chrome::load(web, visit, org, "agents", agent.spec.name.clone())
         .await?
         .listen(format!("agent:{id}"));
     let (metrics, versions, executions) = futures_util::join!(
@@ -282,9 +273,9 @@ async fn render_agent(
         ),
     );
     let page = AgentPage {
-        tools: agent.tools.join(", "),
-        policy: pretty(&agent.approval_policy),
-        limits: pretty(&agent.limits),
+        tools: agent.spec.tools.join(", "),
+        policy: pretty(&agent.spec.approval_policy),
+        limits: pretty(&agent.spec.limits),
         chrome,
         agent,
         metrics: metrics?,
@@ -293,7 +284,7 @@ async fn render_agent(
         error,
         saved,
     };
-    Ok((status, html(&page)?).into_response())
+    html_as(status, &page)
 }
 
 pub async fn update(
@@ -317,7 +308,7 @@ pub async fn update(
             .await;
         }
     };
-    owned_by(&web, &visit, org, id).await?;
+    read_in_org::<Agent>(&web, &visit, org, format!("/agents/{id}")).await?;
     match web
         .api()
         .send(
@@ -329,7 +320,7 @@ pub async fn update(
         .await
     {
         Ok(_) => Ok(Redirect::to(&format!("/o/{org}/agents/{id}?saved=1")).into_response()),
-        Err(failure) if form_error(&failure) => {
+        Err(failure) if failure.shown_on_page() => {
             render_agent(
                 &web,
                 &visit,
@@ -357,7 +348,7 @@ pub async fn set_status(
     Path((org, id)): Path<(Uuid, Uuid)>,
     Posted(form): Posted<StatusForm>,
 ) -> Result<Response, PageError> {
-    owned_by(&web, &visit, org, id).await?;
+    read_in_org::<Agent>(&web, &visit, org, format!("/agents/{id}")).await?;
     web.api()
         .send(
             visit.caller(),
@@ -367,19 +358,6 @@ pub async fn set_status(
         )
         .await?;
     Ok(Redirect::to(&format!("/o/{org}/agents/{id}")).into_response())
-}
-
-/// A page's org and the agent's must agree, or the agent is "not found".
-async fn owned_by(web: &Web, visit: &Visit, org: Uuid, id: Uuid) -> Result<Agent, PageError> {
-    let agent: Agent = web
-        .api()
-        .get(visit.caller(), format!("/agents/{id}"))
-        .await?;
-    if agent.org_id == org {
-        Ok(agent)
-    } else {
-        Err(PageError::NotFound)
-    }
 }
 
 #[derive(Template)]
@@ -404,7 +382,7 @@ pub async fn diff(
     Path((org, id)): Path<(Uuid, Uuid)>,
     Query(q): Query<DiffQuery>,
 ) -> Result<Response, PageError> {
-    let agent = owned_by(&web, &visit, org, id).await?;
+    let agent: Agent = read_in_org(&web, &visit, org, format!("/agents/{id}")).await?;
     let (api, who) = (web.api(), visit.caller());
     let (from, to) = futures_util::join!(
         api.get::<AgentVersion>(who, format!("/agents/{id}/versions/{}", q.from)),
@@ -416,7 +394,7 @@ pub async fn diff(
         &visit,
         org,
         "agents",
-        format!("{}: v{} → v{}", agent.name, q.from, q.to),
+        format!("{}: v{} → v{}", agent.spec.name, q.from, q.to),
     )
     .await?;
     html(&DiffPage {

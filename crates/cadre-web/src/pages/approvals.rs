@@ -13,7 +13,7 @@ use super::model::Approval;
 use crate::Web;
 use crate::form::{Posted, blank_is_none};
 use crate::session::Visit;
-use crate::view::{Chrome, PageError, html};
+use crate::view::{Chrome, PageError, html_as};
 
 #[derive(Template)]
 #[template(path = "approvals.html")]
@@ -58,7 +58,7 @@ async fn render(
         chrome,
         error,
     };
-    Ok((status, html(&page)?).into_response())
+    html_as(status, &page)
 }
 
 #[derive(Deserialize)]
@@ -116,9 +116,7 @@ pub async fn decide(
     };
     match answer {
         Ok(_) => Ok(Redirect::to(&back).into_response()),
-        Err(f) if matches!(f.status.as_u16(), 400 | 409 | 422) => {
-            render(&web, &visit, org, Some(f.message), f.status).await
-        }
+        Err(f) if f.shown_on_page() => render(&web, &visit, org, Some(f.message), f.status).await,
         Err(f) => Err(f.into()),
     }
 }

@@ -11,7 +11,7 @@ use crate::Web;
 use crate::api::ApiFailure;
 use crate::form::{Posted, blank_is_none};
 use crate::session::{TokenPair, Visit};
-use crate::view::{PageError, html};
+use crate::view::{PageError, html_as};
 
 /// The sign-in and sign-up pages: one form, told apart by `mode`.
 #[derive(Template)]
@@ -45,7 +45,7 @@ impl<'a> AuthPage<'a> {
     }
 
     fn respond(&self, status: StatusCode) -> Result<Response, PageError> {
-        Ok((status, html(self)?).into_response())
+        html_as(status, self)
     }
 }
 

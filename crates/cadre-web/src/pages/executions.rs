@@ -13,18 +13,7 @@ use super::model::{Agent, Approval, Execution, Task};
 use crate::Web;
 use crate::form::{Posted, blank_is_none};
 use crate::session::Visit;
-use crate::view::{Chrome, PageError, html, money, pretty};
-
-const STATUSES: [&str; 8] = [
-    "queued",
-    "running",
-    "waiting_approval",
-    "waiting_input",
-    "paused",
-    "completed",
-    "failed",
-    "cancelled",
-];
+use crate::view::{Chrome, PageError, html, html_as, money, pretty, read_in_org};
 
 #[derive(Template)]
 #[template(path = "executions.html")]
@@ -49,7 +38,9 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     let chrome = Chrome::load(&web, &visit, org, "executions", "Executions").await?;
-    let status = if STATUSES.contains(&q.status.as_str()) {
+    // Only a status the engine knows goes into the query; anything else
+    // shows them all.
+    let status = if cadre_engine::STATUSES.contains(&q.status.as_str()) {
         q.status
     } else {
         String::new()
@@ -71,7 +62,7 @@ pub async fn list(
         total: executions.total,
         executions: executions.items,
         status,
-        statuses: &STATUSES,
+        statuses: &cadre_engine::STATUSES,
     })
 }
 
@@ -322,7 +313,7 @@ async fn render(
         api.get::<Verification>(who, format!("/executions/{id}/trace/verify")),
         api.list::<Approval>(
             who,
-            format!("/orgs/{org}/approvals?status=pending&pageSize=100")
+            format!("/orgs/{org}/approvals?status=pending&executionId={id}")
         ),
     );
     let question = execution
@@ -336,29 +327,17 @@ async fn render(
         task: task.ok(),
         items: trace?.into_iter().map(item).collect(),
         verification: verification?,
-        approvals: approvals?
-            .items
-            .into_iter()
-            .filter(|a| a.execution_id == id)
-            .collect(),
+        approvals: approvals?.items,
         question,
         chrome,
         execution,
         error,
     };
-    Ok((status, html(&page)?).into_response())
+    html_as(status, &page)
 }
 
 async fn owned(web: &Web, visit: &Visit, org: Uuid, id: Uuid) -> Result<Execution, PageError> {
-    let execution: Execution = web
-        .api()
-        .get(visit.caller(), format!("/executions/{id}"))
-        .await?;
-    if execution.org_id == org {
-        Ok(execution)
-    } else {
-        Err(PageError::NotFound)
-    }
+    read_in_org(web, visit, org, format!("/executions/{id}")).await
 }
 
 #[derive(Deserialize, Default)]
@@ -403,7 +382,7 @@ pub async fn act(
             };
             Ok(Redirect::to(&format!("/o/{org}/executions/{next}")).into_response())
         }
-        Err(f) if matches!(f.status.as_u16(), 400 | 402 | 409 | 422 | 429) => {
+        Err(f) if f.shown_on_page() => {
             render(&web, &visit, org, id, Some(f.message), f.status).await
         }
         Err(f) => Err(f.into()),

@@ -56,15 +56,15 @@ pub struct Layout {
 
 impl Layout {
     pub fn of(graph: &Graph, current: Uuid) -> Layout {
-        let ids: Vec<Uuid> = graph
+        let nodes: Vec<(Uuid, &Value)> = graph
             .nodes
             .iter()
-            .filter_map(|n| n["id"].as_str()?.parse().ok())
+            .filter_map(|n| Some((n["id"].as_str()?.parse().ok()?, n)))
             .collect();
         // Longest path from a task with no upstream; the API's graph is
         // acyclic (it refuses cycles), and the pass count bounds it anyway.
-        let mut layer: HashMap<Uuid, i64> = ids.iter().map(|id| (*id, 0)).collect();
-        for _ in 0..ids.len() {
+        let mut layer: HashMap<Uuid, i64> = nodes.iter().map(|(id, _)| (*id, 0)).collect();
+        for _ in 0..nodes.len() {
             let mut changed = false;
             for e in &graph.edges {
                 let up = layer.get(&e.depends_on).copied().unwrap_or(0);
@@ -81,11 +81,9 @@ impl Layout {
         }
         let mut rows: HashMap<i64, i64> = HashMap::new();
         let mut at: HashMap<Uuid, (i64, i64)> = HashMap::new();
-        let nodes: Vec<Node> = graph
-            .nodes
-            .iter()
-            .filter_map(|n| {
-                let id: Uuid = n["id"].as_str()?.parse().ok()?;
+        let nodes: Vec<Node> = nodes
+            .into_iter()
+            .map(|(id, n)| {
                 let l = layer.get(&id).copied().unwrap_or(0);
                 let row = rows.entry(l).or_insert(0);
                 let (x, y) = (PAD + l * (NODE_W + GAP_X), PAD + *row * (NODE_H + GAP_Y));
@@ -96,14 +94,14 @@ impl Layout {
                 if n["title"].as_str().is_some_and(|t| t.chars().count() > 24) {
                     title.push('…');
                 }
-                Some(Node {
+                Node {
                     id,
                     title,
                     status: n["status"].as_str().unwrap_or("").to_owned(),
                     x,
                     y,
                     current: id == current,
-                })
+                }
             })
             .collect();
         let lines = graph

@@ -14,7 +14,7 @@ use super::model::{Agent, AgentMetrics, Approval, Execution, Usage};
 use crate::Web;
 use crate::form::{Posted, check_header};
 use crate::session::Visit;
-use crate::view::{Chrome, OrgRef, PageError, count, html, money};
+use crate::view::{Chrome, OrgRef, PageError, count, html, html_as, money};
 
 /// `/`: the first org's command center, or creating one.
 pub async fn root(State(web): State<Web>, visit: Visit) -> Result<Response, PageError> {
@@ -83,7 +83,7 @@ pub async fn create_org(
                 orgs,
                 assets: crate::assets::VERSION.as_str(),
             };
-            Ok((failure.status, html(&page)?).into_response())
+            html_as(failure.status, &page)
         }
     }
 }

@@ -5,7 +5,19 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::view::{ago, money, pretty};
+use crate::view::{InOrg, ago, money, pretty};
+
+macro_rules! in_org {
+    ($($t:ty),*) => {
+        $(impl InOrg for $t {
+            fn org_id(&self) -> Uuid {
+                self.org_id
+            }
+        })*
+    };
+}
+
+in_org!(Execution, Agent, Task, Project);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,7 +64,7 @@ impl Execution {
 
     /// Still able to take steps (or to be resumed).
     pub fn is_live(&self) -> bool {
-        !matches!(self.status.as_str(), "completed" | "failed" | "cancelled")
+        !cadre_engine::TERMINAL.contains(&self.status.as_str())
     }
 
     /// The wall time so far, or in all once finished.
@@ -140,16 +152,9 @@ pub struct Usage {
 pub struct Agent {
     pub id: Uuid,
     pub org_id: Uuid,
-    pub name: String,
-    pub kind: String,
-    pub role: String,
-    pub description: String,
-    pub instructions: String,
-    pub model: String,
-    pub tools: Vec<String>,
-    pub approval_policy: Value,
-    pub skills: Vec<String>,
-    pub limits: Value,
+    /// The definition, as the API flattens it into the agent.
+    #[serde(flatten)]
+    pub spec: cadre_store::AgentSpec,
     pub status: String,
     pub version: i64,
     pub updated_at: String,

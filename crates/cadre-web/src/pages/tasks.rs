@@ -15,7 +15,7 @@ use super::model::{Agent, Execution, Member, Project, Task, TaskVersion};
 use crate::Web;
 use crate::form::{Posted, blank_is_none};
 use crate::session::Visit;
-use crate::view::{Chrome, PageError, html};
+use crate::view::{Chrome, PageError, html_as, read_in_org};
 
 /// A task in the tree, with how deep it sits (0 for top-level tasks).
 pub struct Row {
@@ -118,7 +118,7 @@ async fn render_tree(
         project,
         error,
     };
-    Ok((status, html(&page)?).into_response())
+    html_as(status, &page)
 }
 
 #[derive(Deserialize)]
@@ -152,13 +152,7 @@ pub async fn create(
         body.insert("priority".into(), json!(p));
     }
     // The project must be this org's: the page's org and the API's agree.
-    let project: Project = web
-        .api()
-        .get(visit.caller(), format!("/projects/{}", form.project))
-        .await?;
-    if project.org_id != org {
-        return Err(PageError::NotFound);
-    }
+    read_in_org::<Project>(&web, &visit, org, format!("/projects/{}", form.project)).await?;
     match web
         .api()
         .send(
@@ -173,7 +167,7 @@ pub async fn create(
             let id = task["id"].as_str().unwrap_or_default();
             Ok(Redirect::to(&format!("/o/{org}/tasks/{id}")).into_response())
         }
-        Err(f) if matches!(f.status.as_u16(), 400 | 409 | 412 | 422 | 423) => {
+        Err(f) if f.shown_on_page() => {
             render_tree(
                 &web,
                 &visit,
@@ -215,7 +209,7 @@ impl TaskPage {
         self.agents
             .iter()
             .find(|a| a.id.to_string() == id)
-            .map_or_else(|| "an agent".to_owned(), |a| a.name.clone())
+            .map_or_else(|| "an agent".to_owned(), |a| a.spec.name.clone())
     }
 
     /// Who holds the edit lock, in words.
@@ -258,10 +252,7 @@ async fn render_task(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let (api, who) = (web.api(), visit.caller());
-    let task: Task = api.get(who, format!("/tasks/{id}")).await?;
-    if task.org_id != org {
-        return Err(PageError::NotFound);
-    }
+    let task: Task = read_in_org(web, visit, org, format!("/tasks/{id}")).await?;
     let chrome = Chrome::load(web, visit, org, "tasks", task.title.clone())
         .await?
         .listen(format!("task:{id}"));
@@ -289,7 +280,7 @@ async fn render_task(
         task,
         error,
     };
-    Ok((status, html(&page)?).into_response())
+    html_as(status, &page)
 }
 
 #[derive(Deserialize)]
@@ -403,7 +394,7 @@ async fn after_write(
 ) -> Result<Response, PageError> {
     match answer {
         Ok(()) => Ok(Redirect::to(&format!("/o/{org}/tasks/{id}")).into_response()),
-        Err(f) if matches!(f.status.as_u16(), 400 | 402 | 409 | 412 | 422 | 423 | 429) => {
+        Err(f) if f.shown_on_page() => {
             render_task(web, visit, org, id, Some(f.message), f.status).await
         }
         Err(f) => Err(f.into()),
@@ -411,13 +402,6 @@ async fn after_write(
 }
 
 async fn owned(web: &Web, visit: &Visit, org: Uuid, id: Uuid) -> Result<(), PageError> {
-    let task: Task = web
-        .api()
-        .get(visit.caller(), format!("/tasks/{id}"))
-        .await?;
-    if task.org_id == org {
-        Ok(())
-    } else {
-        Err(PageError::NotFound)
-    }
+    read_in_org::<Task>(web, visit, org, format!("/tasks/{id}")).await?;
+    Ok(())
 }

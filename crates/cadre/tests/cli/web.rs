@@ -78,6 +78,20 @@ impl Browser {
         self.send(req).await
     }
 
+    /// The page at `path` once it shows `needle` (reloaded for up to 30 s,
+    /// as a person would; the engine runs on its own schedule).
+    async fn until(&mut self, path: &str, needle: &str) -> Page {
+        let mut page = self.get(path).await;
+        for _ in 0..300 {
+            if page.body.contains(needle) {
+                return page;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            page = self.get(path).await;
+        }
+        panic!("{path} never showed {needle:?}: {}", page.body);
+    }
+
     /// Posts a form as the page's own form would (with its CSRF field).
     async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let mut form: Vec<(&str, &str)> = vec![("_csrf", &self.csrf)];
@@ -114,6 +128,46 @@ impl Browser {
         let page = self.post("/orgs/new", &[("name", org)]).await;
         assert_eq!(page.status, 303, "{}", page.body);
         page.location.trim_start_matches("/o/").to_owned()
+    }
+
+    /// Signs up as Ada, creates her org "Acme" with the scripted model;
+    /// returns the org id.
+    async fn owner_with_model(&mut self) -> String {
+        let org = self
+            .sign_up_with_org("Ada", "ada@example.com", "Acme")
+            .await;
+        self.api(
+            reqwest::Method::PUT,
+            &format!("/orgs/{org}/models"),
+            scripted_model(),
+        )
+        .await;
+        org
+    }
+
+    /// Creates something through the API; returns its id.
+    async fn create(&self, path: &str, body: Value) -> String {
+        self.api(reqwest::Method::POST, path, body).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Creates a task in the org's default project (`Inbox`); returns its id.
+    async fn task_in_inbox(&self, org: &str, title: &str) -> String {
+        let projects = self
+            .api(
+                reqwest::Method::GET,
+                &format!("/orgs/{org}/projects"),
+                Value::Null,
+            )
+            .await;
+        let project = projects[0]["id"].as_str().unwrap();
+        self.create(
+            &format!("/projects/{project}/tasks"),
+            json!({ "title": title }),
+        )
+        .await
     }
 
     /// The session's access token, for setting up what the UI does not
@@ -169,13 +223,7 @@ fn a_person_goes_from_sign_up_to_an_agents_output_in_the_ui() {
         let mut ada = Browser::new(&server.base_url);
         // Signed out, every page leads to sign-in.
         assert_eq!(ada.get("/").await.location, "/login");
-        let org = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
-        ada.api(
-            reqwest::Method::PUT,
-            &format!("/orgs/{org}/models"),
-            scripted_model(),
-        )
-        .await;
+        let org = ada.owner_with_model().await;
 
         // An agent from a template, on the org's model.
         let page = ada.get(&format!("/o/{org}/agents/new")).await;
@@ -217,15 +265,7 @@ fn a_person_goes_from_sign_up_to_an_agents_output_in_the_ui() {
         let execution_path = page.location.clone();
 
         // The glass box: every step, the verified trace, and the end.
-        let mut page = ada.get(&execution_path).await;
-        for _ in 0..100 {
-            if page.body.contains("s-completed") {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            page = ada.get(&execution_path).await;
-        }
-        assert!(page.body.contains("s-completed"), "{}", page.body);
+        let page = ada.until(&execution_path, "s-completed").await;
         assert!(page.body.contains("Model call to demo"));
         assert!(page.body.contains("Tool add_output"));
         assert!(page.body.contains("✔ verified"));
@@ -274,23 +314,13 @@ fn the_ui_refuses_forged_writes_and_never_shows_another_orgs_work() {
     let server = Running::serve(cadre(&dir.path().join("data")));
     runtime().block_on(async {
         let mut ada = Browser::new(&server.base_url);
-        let org_a = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
-        ada.api(
-            reqwest::Method::PUT,
-            &format!("/orgs/{org_a}/models"),
-            scripted_model(),
-        )
-        .await;
+        let org_a = ada.owner_with_model().await;
         let agent = ada
-            .api(
-                reqwest::Method::POST,
+            .create(
                 &format!("/orgs/{org_a}/agents"),
                 json!({"name": "Secret agent", "model": "demo", "instructions": "Work."}),
             )
-            .await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            .await;
 
         // A form without its CSRF token, or posted from another site.
         ada.get("/orgs/new").await;
@@ -362,41 +392,14 @@ fn a_viewer_gets_no_edit_controls_and_cannot_act() {
     let server = Running::serve(cadre(&dir.path().join("data")));
     runtime().block_on(async {
         let mut ada = Browser::new(&server.base_url);
-        let org = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
-        ada.api(
-            reqwest::Method::PUT,
-            &format!("/orgs/{org}/models"),
-            scripted_model(),
-        )
-        .await;
+        let org = ada.owner_with_model().await;
         let agent = ada
-            .api(
-                reqwest::Method::POST,
+            .create(
                 &format!("/orgs/{org}/agents"),
                 json!({"name": "Writer", "model": "demo", "instructions": "Write."}),
             )
-            .await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let projects = ada
-            .api(
-                reqwest::Method::GET,
-                &format!("/orgs/{org}/projects"),
-                Value::Null,
-            )
             .await;
-        let project = projects[0]["id"].as_str().unwrap().to_owned();
-        let task = ada
-            .api(
-                reqwest::Method::POST,
-                &format!("/projects/{project}/tasks"),
-                json!({"title": "Draft"}),
-            )
-            .await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let task = ada.task_in_inbox(&org, "Draft").await;
 
         let mut vic = Browser::new(&server.base_url);
         vic.sign_up_with_org("Vic", "vic@example.com", "Vic's own")
@@ -452,5 +455,96 @@ fn a_viewer_gets_no_edit_controls_and_cannot_act() {
             )
             .await;
         assert_eq!(runs.as_array().unwrap().len(), 0);
+    });
+}
+
+#[test]
+fn an_approval_is_edited_and_approved_from_the_execution_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::serve(cadre(&dir.path().join("data")));
+    runtime().block_on(async {
+        let mut ada = Browser::new(&server.base_url);
+        let org = ada.owner_with_model().await;
+        let agent = ada
+            .create(
+                &format!("/orgs/{org}/agents"),
+                json!({"name": "Careful", "model": "demo", "instructions": "Report.",
+                       "approvalPolicy": {"default": "auto", "tools": {"add_output": "require"}}}),
+            )
+            .await;
+        let task = ada.task_in_inbox(&org, "Weekly report").await;
+        ada.get(&format!("/o/{org}/tasks/{task}")).await;
+        let run = ada
+            .post(&format!("/o/{org}/tasks/{task}/run"), &[("agent", &agent)])
+            .await;
+        let execution_path = run.location;
+        let execution = execution_path.rsplit('/').next().unwrap().to_owned();
+
+        // The execution page holds the pending action, with its exact arguments.
+        let page = ada.until(&execution_path, "id=\"approval-").await;
+        assert!(page.body.contains("s-waiting_approval"), "{}", page.body);
+        assert!(
+            page.body.contains("All good, in plain words."),
+            "the arguments are shown"
+        );
+        let at = page.body.find("id=\"approval-").unwrap() + "id=\"approval-".len();
+        let approval = page.body[at..at + 36].to_owned();
+        // The page asked only for this execution's approvals.
+        let mine = ada
+            .api(
+                reqwest::Method::GET,
+                &format!("/orgs/{org}/approvals?executionId={execution}"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(mine[0]["id"], approval.as_str(), "{mine}");
+        let other = uuid::Uuid::now_v7();
+        let none = ada
+            .api(
+                reqwest::Method::GET,
+                &format!("/orgs/{org}/approvals?executionId={other}"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(none, json!([]));
+
+        // Edited arguments that are not JSON are refused on the page; then
+        // the edit goes through and the tool runs with it.
+        let decide = format!("/o/{org}/approvals/{approval}/approve");
+        let page = ada
+            .post(
+                &decide,
+                &[("arguments", "{not json"), ("back", &execution_path)],
+            )
+            .await;
+        assert_eq!(page.status, 422);
+        assert!(page.body.contains("not valid JSON"), "{}", page.body);
+        let edited = json!({"label": "summary", "content": "Edited by a person."}).to_string();
+        let page = ada
+            .post(
+                &decide,
+                &[("arguments", &edited), ("back", &execution_path)],
+            )
+            .await;
+        assert_eq!(
+            (page.status, page.location.as_str()),
+            (303, execution_path.as_str()),
+            "{}",
+            page.body
+        );
+        let page = ada.until(&execution_path, "s-completed").await;
+        assert!(page.body.contains("✔ verified"));
+        let page = ada.get(&format!("/o/{org}/tasks/{task}")).await;
+        assert!(page.body.contains("Edited by a person."), "{}", page.body);
+        assert!(
+            !page.body.contains("All good, in plain words."),
+            "the model's arguments did not run"
+        );
+        let decided = ada.get(&format!("/o/{org}/approvals")).await;
+        assert!(
+            decided.body.contains("arguments edited"),
+            "{}",
+            decided.body
+        );
     });
 }
