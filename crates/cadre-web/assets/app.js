@@ -18,6 +18,11 @@ document.addEventListener('submit', (event) => {
   if (message && !confirm(message)) event.preventDefault();
 });
 
+// A secret shown once is selected whole when focused, ready to copy.
+document.addEventListener('focusin', (event) => {
+  if (event.target.matches?.('[data-select-on-focus]')) event.target.select();
+});
+
 // "3 min ago" stays true while the page is open; countdowns tick.
 function distance(ms) {
   const s = Math.round(Math.abs(ms) / 1000);

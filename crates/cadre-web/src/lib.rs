@@ -86,7 +86,7 @@ impl Web {
 
 /// The UI's routes, to merge beside the API (`cadre_server::router_with`).
 pub fn router<S: Clone + Send + Sync + 'static>(web: Web) -> Router<S> {
-    use pages::{agents, approvals, auth, executions, home, tasks};
+    use pages::{agents, approvals, auth, executions, home, settings, tasks};
     let pages = Router::new()
         .route("/", get(home::root))
         .route("/login", get(auth::login_page).post(auth::login))
@@ -120,6 +120,36 @@ pub fn router<S: Clone + Send + Sync + 'static>(web: Web) -> Router<S> {
         .route("/o/{org}/executions/{id}/{action}", post(executions::act))
         .route("/o/{org}/approvals", get(approvals::inbox))
         .route("/o/{org}/approvals/{id}/{verdict}", post(approvals::decide))
+        .route("/o/{org}/settings", get(settings::index))
+        .route(
+            "/o/{org}/settings/members",
+            get(settings::members).post(settings::invite),
+        )
+        .route(
+            "/o/{org}/settings/members/{user}",
+            post(settings::change_member),
+        )
+        .route(
+            "/o/{org}/settings/keys",
+            get(settings::keys).post(settings::create_key),
+        )
+        .route(
+            "/o/{org}/settings/keys/{id}/revoke",
+            post(settings::revoke_key),
+        )
+        .route(
+            "/o/{org}/settings/models",
+            get(settings::models).post(settings::change_model),
+        )
+        .route(
+            "/o/{org}/settings/budgets",
+            get(settings::budgets).post(settings::set_plan),
+        )
+        .route("/o/{org}/settings/audit", get(settings::audit))
+        .route(
+            "/invitations/{token}",
+            get(settings::invitation_page).post(settings::accept_invitation),
+        )
         .layer(middleware::from_fn_with_state(web.clone(), session::visit))
         .layer(middleware::map_response(page_headers));
     Router::new()

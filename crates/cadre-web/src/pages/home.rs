@@ -146,15 +146,6 @@ impl CommandCenter {
         }
     }
 
-    fn quota_percent(&self) -> u64 {
-        match self.usage.tokens_per_day {
-            Some(quota) if quota > 0 => {
-                (self.usage.today.tokens.max(0) as u64 * 100 / quota).min(100)
-            }
-            _ => 0,
-        }
-    }
-
     fn money(&self, usd: &str) -> String {
         money(usd)
     }

@@ -8,4 +8,5 @@ pub mod executions;
 mod graph;
 pub mod home;
 mod model;
+pub mod settings;
 pub mod tasks;

@@ -147,6 +147,19 @@ pub struct Usage {
     pub days: Vec<Day>,
 }
 
+impl Usage {
+    /// Today's tokens as a share of the daily quota, for a meter (0–100).
+    pub fn quota_percent(&self) -> u64 {
+        match self.tokens_per_day {
+            Some(quota) if quota > 0 => {
+                let used = u64::try_from(self.today.tokens).unwrap_or(0);
+                (used.saturating_mul(100) / quota).min(100)
+            }
+            _ => 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Agent {

@@ -548,3 +548,262 @@ fn an_approval_is_edited_and_approved_from_the_execution_page() {
         );
     });
 }
+
+/// The `value` of the element with `id` on a page.
+fn value_of(html: &str, id: &str) -> String {
+    let at = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} on the page: {html}"));
+    let rest = &html[at..];
+    let start = rest.find("value=\"").unwrap() + 7;
+    let rest = &rest[start..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+#[test]
+fn settings_manage_members_keys_models_and_the_plan_and_show_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::serve(cadre(&dir.path().join("data")));
+    runtime().block_on(async {
+        let mut ada = Browser::new(&server.base_url);
+        let org = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
+        let settings = format!("/o/{org}/settings");
+
+        // Models: a bad script is refused on the page; a good one is saved,
+        // then removed, through the page's own form.
+        ada.get(&format!("{settings}/models")).await;
+        let bad = [
+            ("action", "save"),
+            ("name", "demo"),
+            ("provider", "scripted"),
+            ("script", "[{\"text\": "),
+        ];
+        let page = ada.post(&format!("{settings}/models"), &bad).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains("not valid JSON"));
+        let good = [
+            ("action", "save"),
+            ("name", "demo"),
+            ("provider", "scripted"),
+            ("script", "[{\"text\": \"Hi.\"}]"),
+            ("input_price_per_m_tok", "0.5"),
+        ];
+        let page = ada.post(&format!("{settings}/models"), &good).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let models = ada
+            .api(
+                reqwest::Method::GET,
+                &format!("/orgs/{org}/models"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(models[0]["name"], "demo");
+        assert_eq!(models[0]["inputPricePerMTok"], "0.5");
+        let page = ada.get(&format!("{settings}/models")).await;
+        assert!(page.body.contains("$0.50"), "{}", page.body);
+        ada.post(
+            &format!("{settings}/models"),
+            &[("action", "remove"), ("name", "demo")],
+        )
+        .await;
+        let models = ada
+            .api(
+                reqwest::Method::GET,
+                &format!("/orgs/{org}/models"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(models, json!([]));
+
+        // Members: an invitation's link is shown once and lets Bob in.
+        ada.get(&format!("{settings}/members")).await;
+        let page = ada
+            .post(
+                &format!("{settings}/members"),
+                &[("email", "bob@example.com"), ("role", "member")],
+            )
+            .await;
+        assert_eq!(page.status, 201, "{}", page.body);
+        let link = value_of(&page.body, "invite-link");
+        // The link is on the instance's public URL; this test's server has its own port.
+        let path = link[link.find("/invitations/").expect("an invitation link")..].to_owned();
+        assert!(
+            !ada.get(&format!("{settings}/members"))
+                .await
+                .body
+                .contains(&path)
+        );
+
+        let mut bob = Browser::new(&server.base_url);
+        let page = bob.get(&path).await;
+        assert_eq!(page.status, 303);
+        assert!(
+            page.location.starts_with("/login?next="),
+            "{}",
+            page.location
+        );
+        bob.sign_up_with_org("Bob", "bob@example.com", "Bob's own")
+            .await;
+        bob.get(&path).await;
+        let page = bob.post(&path, &[]).await;
+        assert_eq!(page.location, format!("/o/{org}"), "{}", page.body);
+        let page = bob.post(&path, &[]).await;
+        assert!(page.status >= 400, "an invitation is used once");
+        let bob_id = bob.api(reqwest::Method::GET, "/auth/me", Value::Null).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // Bob, a member, sees the members without the controls, and is told
+        // keys and the audit log are for admins.
+        let page = bob.get(&format!("{settings}/members")).await;
+        assert!(page.body.contains("Ada") && page.body.contains("bob@example.com"));
+        assert!(!page.body.contains("Invite someone"));
+        let page = bob.get(&format!("{settings}/keys")).await;
+        assert!(!page.body.contains("New key"));
+        assert!(page.body.contains("role=\"alert\""), "{}", page.body);
+        assert_eq!(bob.get(&format!("{settings}/audit")).await.status, 403);
+
+        // Ada makes Bob a viewer, then removes him: his pages of the org are gone.
+        ada.get(&format!("{settings}/members")).await;
+        let member = format!("{settings}/members/{bob_id}");
+        let page = ada
+            .post(&member, &[("action", "role"), ("role", "viewer")])
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let members = ada
+            .api(
+                reqwest::Method::GET,
+                &format!("/orgs/{org}/members"),
+                Value::Null,
+            )
+            .await;
+        let roles: Vec<_> = members
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert!(roles.contains(&"viewer"), "{members}");
+        // The last owner cannot be demoted: the API's refusal is on the page.
+        let ada_id = ada.api(reqwest::Method::GET, "/auth/me", Value::Null).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let page = ada
+            .post(
+                &format!("{settings}/members/{ada_id}"),
+                &[("action", "role"), ("role", "viewer")],
+            )
+            .await;
+        assert_eq!(page.status, 409, "{}", page.body);
+        ada.post(&member, &[("action", "remove")]).await;
+        assert_eq!(bob.get(&format!("/o/{org}")).await.status, 404);
+        assert_eq!(bob.get(&format!("{settings}/members")).await.status, 404);
+
+        // Keys: the secret is shown once and works; revoked, it does not.
+        ada.get(&format!("{settings}/keys")).await;
+        let page = ada
+            .post(
+                &format!("{settings}/keys"),
+                &[
+                    ("name", "CI"),
+                    ("scopes", "read"),
+                    ("scopes", "agents"),
+                    ("expires_in_days", "30"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 201, "{}", page.body);
+        let key = value_of(&page.body, "new-key");
+        let listed = ada.get(&format!("{settings}/keys")).await.body;
+        assert!(listed.contains("CI") && !listed.contains(&key));
+        let with_key = |key: String| {
+            let client = reqwest::Client::new();
+            let url = format!("{}/api/v1/orgs/{org}/agents", server.base_url);
+            async move {
+                client
+                    .get(url)
+                    .bearer_auth(key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        };
+        assert_eq!(with_key(key.clone()).await, 200);
+        let keys = ada
+            .api(
+                reqwest::Method::GET,
+                &format!("/api-keys?orgId={org}"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(keys[0]["scopes"], json!(["read", "agents"]));
+        let id = keys[0]["id"].as_str().unwrap().to_owned();
+        let page = ada.post(&format!("{settings}/keys/{id}/revoke"), &[]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert_eq!(with_key(key).await, 401);
+        let page = ada
+            .post(&format!("{settings}/keys"), &[("name", "No scopes")])
+            .await;
+        assert_eq!(
+            page.status, 400,
+            "the API's validation status: {}",
+            page.body
+        );
+        assert!(page.body.contains("at least one scope"));
+
+        // Budgets: the plan changes through the page.
+        ada.get(&format!("{settings}/budgets")).await;
+        let page = ada
+            .post(&format!("{settings}/budgets"), &[("plan", "pro")])
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let usage = ada
+            .api(
+                reqwest::Method::GET,
+                &format!("/orgs/{org}/usage"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(usage["plan"], "pro");
+        let page = ada.get(&format!("{settings}/budgets")).await;
+        assert!(page.body.contains("on the pro plan"), "{}", page.body);
+
+        // The audit log shows what was done here, and that its chain holds.
+        let page = ada.get(&format!("{settings}/audit")).await;
+        assert_eq!(page.status, 200);
+        for action in ["org.member.invited", "api_key.created", "api_key.revoked"] {
+            assert!(page.body.contains(action), "{action} missing");
+        }
+        assert!(page.body.contains("verifies"), "{}", page.body);
+        let page = ada
+            .get(&format!("{settings}/audit?action=api_key.revoked"))
+            .await;
+        assert!(page.body.contains("api_key.revoked") && !page.body.contains("org.member.invited"));
+
+        // Another org's settings are not found, reading or writing.
+        let mut eve = Browser::new(&server.base_url);
+        eve.sign_up_with_org("Eve", "eve@example.com", "Eve's")
+            .await;
+        for tab in ["members", "keys", "models", "budgets", "audit"] {
+            assert_eq!(
+                eve.get(&format!("{settings}/{tab}")).await.status,
+                404,
+                "{tab}"
+            );
+        }
+        let page = eve
+            .post(&format!("{settings}/budgets"), &[("plan", "free")])
+            .await;
+        assert_eq!(page.status, 404, "{}", page.body);
+        let page = eve
+            .post(
+                &format!("{settings}/members"),
+                &[("email", "eve@example.com"), ("role", "owner")],
+            )
+            .await;
+        assert_eq!(page.status, 404, "{}", page.body);
+    });
+}
