@@ -55,7 +55,8 @@ async function connect() {
     if (typeof msg.id === 'number') lastEventId = msg.id;
     document.dispatchEvent(new CustomEvent('cadre:event', { detail: msg }));
     if (msg.type === 'error') console.warn('live:', msg.payload?.code, msg.payload?.message);
-    if (!QUIET.has(msg.type) && !msg.type.startsWith('chat_')) scheduleRefresh();
+    // Streamed chat tokens are drawn by the chat page itself.
+    if (!QUIET.has(msg.type) && msg.type !== 'chat_stream') scheduleRefresh();
   });
   socket.addEventListener('close', () => { setStatus(false); socket = null; retry(); });
 }
@@ -65,10 +66,17 @@ function retry() {
   backoff = Math.min(backoff * 2, 30000);
 }
 
+// A page busy drawing something itself (a streaming answer) is redrawn
+// once it is done.
 function scheduleRefresh() {
   if (timer) return;
-  timer = setTimeout(() => { timer = null; refresh(); }, 250);
+  timer = setTimeout(() => {
+    timer = null;
+    if (document.body.dataset.busy) scheduleRefresh();
+    else refresh();
+  }, 250);
 }
+document.addEventListener('cadre:refresh', () => scheduleRefresh());
 
 async function refresh() {
   if (inflight) { again = true; return; }

@@ -11,6 +11,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
+use axum::response::Response;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::ServiceExt as _;
@@ -133,17 +134,9 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, ApiFailure> {
-        let request = self.request(who, method.clone(), path, body)?;
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .map_err(|never| match never {})?;
+        let response = self.respond(who, method.clone(), path, body).await?;
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), MAX_BODY)
-            .await
-            .map_err(|e| ApiFailure::internal(format!("reading the API's answer failed: {e}")))?;
+        let bytes = read(response).await?;
         if status == StatusCode::NO_CONTENT {
             return Ok(Value::Null);
         }
@@ -153,21 +146,46 @@ impl Api {
             ))
         })?;
         if status.is_success() {
-            return Ok(body);
+            Ok(body)
+        } else {
+            Err(refusal(status, &body))
         }
-        let error = &body["error"];
-        Err(ApiFailure {
+    }
+
+    /// A request whose answer is passed on as it comes (a server-sent
+    /// event stream); a refusal is read like any other.
+    pub async fn stream(
+        &self,
+        who: Caller<'_>,
+        method: Method,
+        path: impl Into<String>,
+        body: Option<&Value>,
+    ) -> Result<Response, ApiFailure> {
+        let response = self.respond(who, method, &path.into(), body).await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let bytes = read(response).await?;
+        Err(refusal(
             status,
-            code: error["code"]
-                .as_str()
-                .unwrap_or("INTERNAL_ERROR")
-                .to_owned(),
-            message: error["message"]
-                .as_str()
-                .unwrap_or("the request failed")
-                .to_owned(),
-            field: error["field"].as_str().map(str::to_owned),
-        })
+            &serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
+
+    async fn respond(
+        &self,
+        who: Caller<'_>,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Response, ApiFailure> {
+        let request = self.request(who, method, path, body)?;
+        self.router
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(|never| match never {})
     }
 
     fn request(
@@ -202,6 +220,29 @@ impl Api {
             request.extensions_mut().insert(cadre_server::auth::UiRead);
         }
         Ok(request)
+    }
+}
+
+async fn read(response: Response) -> Result<axum::body::Bytes, ApiFailure> {
+    axum::body::to_bytes(response.into_body(), MAX_BODY)
+        .await
+        .map_err(|e| ApiFailure::internal(format!("reading the API's answer failed: {e}")))
+}
+
+/// The API's error envelope as a failure.
+fn refusal(status: StatusCode, body: &Value) -> ApiFailure {
+    let error = &body["error"];
+    ApiFailure {
+        status,
+        code: error["code"]
+            .as_str()
+            .unwrap_or("INTERNAL_ERROR")
+            .to_owned(),
+        message: error["message"]
+            .as_str()
+            .unwrap_or("the request failed")
+            .to_owned(),
+        field: error["field"].as_str().map(str::to_owned),
     }
 }
 

@@ -28,6 +28,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../assets/live.js"),
     ),
     (
+        "chat.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/chat.js"),
+    ),
+    (
         "presence.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../assets/presence.js"),

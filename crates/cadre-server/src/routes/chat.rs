@@ -41,6 +41,7 @@ pub(crate) struct ChatIn {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ChatSessionOut {
     id: Uuid,
+    org_id: Uuid,
     title: String,
     /// What older turns said, once the conversation outgrew the model's
     /// context window.
@@ -60,6 +61,7 @@ impl From<ChatSessionRow> for ChatSessionOut {
     fn from(s: ChatSessionRow) -> Self {
         Self {
             id: s.id,
+            org_id: s.org_id,
             title: s.title,
             summary: s.summary,
             created_at: s.created_at,

@@ -4,6 +4,7 @@ pub mod agents;
 pub mod approvals;
 pub mod auth;
 mod chart;
+pub mod chat;
 pub mod executions;
 mod graph;
 pub mod home;

@@ -17,7 +17,7 @@ macro_rules! in_org {
     };
 }
 
-in_org!(Execution, Agent, Task, Project);
+in_org!(Execution, Agent, Task, Project, ChatSession);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -327,4 +327,47 @@ impl TaskVersion {
 pub struct Member {
     pub user_id: Uuid,
     pub name: String,
+}
+
+/// A chat session; `messages` when one is read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatSession {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub title: String,
+    pub summary: Option<String>,
+    pub updated_at: String,
+    #[serde(default)]
+    pub messages: Vec<ChatMessage>,
+}
+
+impl ChatSession {
+    pub fn updated(&self) -> String {
+        ago(&self.updated_at)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    pub id: Uuid,
+    /// `user`, `assistant`, `agent` or `system`.
+    pub role: String,
+    pub content: String,
+    pub agent_id: Option<Uuid>,
+    pub execution_id: Option<Uuid>,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub created_at: String,
+}
+
+impl ChatMessage {
+    pub fn created(&self) -> String {
+        ago(&self.created_at)
+    }
+
+    pub fn tokens(&self) -> i64 {
+        self.tokens_in + self.tokens_out
+    }
 }

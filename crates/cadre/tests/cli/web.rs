@@ -807,3 +807,106 @@ fn settings_manage_members_keys_models_and_the_plan_and_show_the_audit_log() {
         assert_eq!(page.status, 404, "{}", page.body);
     });
 }
+
+#[test]
+fn chat_routes_to_an_agent_shows_its_execution_and_streams_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::serve(cadre(&dir.path().join("data")));
+    runtime().block_on(async {
+        let mut ada = Browser::new(&server.base_url);
+        let org = ada
+            .sign_up_with_org("Ada", "ada@example.com", "Acme")
+            .await;
+        let agent = ada
+            .create(
+                &format!("/orgs/{org}/agents"),
+                json!({"name": "Researcher", "role": "researcher", "description": "market research",
+                       "model": "worker", "instructions": "Research."}),
+            )
+            .await;
+        // The orchestrator (the org's first model) routes the first request
+        // and answers the second itself; the agent's model adds an output.
+        // A script is indexed by the answers so far in the conversation, and
+        // the agent's reported outcome is one of them: the second request
+        // meets the third answer.
+        ada.api(
+            reqwest::Method::PUT,
+            &format!("/orgs/{org}/models"),
+            json!({ "models": [
+                { "name": "router", "provider": "scripted", "script": [
+                    { "text": "", "toolCalls": [{ "id": "r1", "name": "route_to_agent",
+                      "arguments": { "agentId": agent, "instructions": "Compare three note apps." } }] },
+                    { "text": "(not reached: the agent's outcome takes this place)" },
+                    { "text": "Happy to help directly." }
+                ] },
+                { "name": "worker", "provider": "scripted", "script": [
+                    { "text": "", "toolCalls": [{ "id": "c1", "name": "add_output",
+                      "arguments": { "label": "summary", "content": "Notion, Obsidian and Bear compared." } }] },
+                    { "text": "Done." }
+                ] }
+            ] }),
+        )
+        .await;
+
+        // Without scripts the form posts the message and shows the session.
+        let page = ada.get(&format!("/o/{org}/chat")).await;
+        assert!(page.body.contains("New conversation"));
+        let page = ada
+            .post(
+                &format!("/o/{org}/chat"),
+                &[("message", "Compare note-taking apps"), ("session_id", "")],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let session_page = page.location.clone();
+        let session = session_page.rsplit('/').next().unwrap().to_owned();
+        let page = ada.until(&session_page, "Notion, Obsidian and Bear compared.").await;
+        assert!(page.body.contains("Compare note-taking apps"));
+        assert!(page.body.contains("Researcher"), "the routed agent is named");
+        assert!(page.body.contains("class=\"run\""), "the execution is inline");
+        assert!(page.body.contains("s-completed"), "{}", page.body);
+        assert!(page.body.contains(&format!("session:{session}")), "the page listens to its session");
+
+        // The page's script reads the answer as an event stream.
+        let stream = |csrf: String| {
+            let client = reqwest::Client::new();
+            let url = format!("{}/o/{org}/chat/stream", server.base_url);
+            let cookie: Vec<String> = ada.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let body = json!({"message": "And one more thing?", "session_id": session});
+            async move {
+                let resp = client
+                    .post(url)
+                    .header("cookie", cookie.join("; "))
+                    .header("x-csrf-token", csrf)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                (resp.status().as_u16(), resp.text().await.unwrap())
+            }
+        };
+        let (status, _) = stream("0".repeat(64)).await;
+        assert_eq!(status, 403, "a stream without the page's token is refused");
+        let (status, events) = stream(ada.csrf.clone()).await;
+        assert_eq!(status, 200, "{events}");
+        assert!(events.contains("event: session"), "{events}");
+        assert!(events.contains("event: chat_message"), "{events}");
+        assert!(events.contains("Happy to help directly."), "{events}");
+        let page = ada.get(&session_page).await;
+        assert!(page.body.contains("And one more thing?") && page.body.contains("Happy to help directly."));
+
+        // Another org's member finds neither the session nor a way to delete it.
+        let mut eve = Browser::new(&server.base_url);
+        eve.sign_up_with_org("Eve", "eve@example.com", "Eve's").await;
+        assert_eq!(eve.get(&session_page).await.status, 404);
+        let page = eve.post(&format!("{session_page}/delete"), &[]).await;
+        assert_eq!(page.status, 404, "{}", page.body);
+
+        // Ada deletes it: gone from the list, and its page is not found.
+        ada.get(&session_page).await;
+        let page = ada.post(&format!("{session_page}/delete"), &[]).await;
+        assert_eq!(page.location, format!("/o/{org}/chat"));
+        assert!(!ada.get(&format!("/o/{org}/chat")).await.body.contains(&session));
+        assert_eq!(ada.get(&session_page).await.status, 404);
+    });
+}
