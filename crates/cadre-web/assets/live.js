@@ -46,8 +46,9 @@ async function connect() {
     setStatus(true);
     for (const channel of channels) send({ type: 'subscribe', payload: { channel } });
     document.dispatchEvent(new CustomEvent('cadre:connected'));
-    // Whatever happened while we were away.
-    if (lastEventId !== null) scheduleRefresh();
+    // Whatever happened between the page's render and this subscription
+    // (or while we were away) is drawn now.
+    scheduleRefresh();
   });
   socket.addEventListener('message', (m) => {
     let msg;

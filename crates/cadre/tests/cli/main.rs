@@ -9,6 +9,7 @@
 
 mod admin;
 mod agents;
+mod browser;
 mod config;
 mod process;
 mod serve;
