@@ -115,6 +115,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(web: Web) -> Router<S> {
         )
         .route("/o/{org}/tasks/{id}/run", post(tasks::run))
         .route("/o/{org}/tasks/{id}/rollback", post(tasks::rollback))
+        .route("/o/{org}/tasks/{id}/dependencies", post(tasks::dependency))
         .route("/o/{org}/executions", get(executions::list))
         .route("/o/{org}/executions/{id}", get(executions::detail))
         .route("/o/{org}/executions/{id}/{action}", post(executions::act))

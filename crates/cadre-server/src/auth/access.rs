@@ -169,6 +169,7 @@ pub const ROUTES: &[(&str, &str, Access, Category)] = &[
     ("PATCH", "/api/v1/tasks/{taskId}", Org(EditWork), Api),
     ("DELETE", "/api/v1/tasks/{taskId}", Org(EditWork), Api),
     ("GET", "/api/v1/projects/{projectId}/tasks", Org(View), Api),
+    ("GET", "/api/v1/projects/{projectId}/graph", Org(View), Api),
     (
         "POST",
         "/api/v1/projects/{projectId}/tasks",

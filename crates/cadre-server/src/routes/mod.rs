@@ -136,6 +136,7 @@ pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
             task_graph::add_dependency_handler
         ))
         .routes(routes!(task_graph::delete_dependency_handler))
+        .routes(routes!(task_graph::project_graph_handler))
         .routes(routes!(events::list_events_handler))
         .routes(routes!(task_templates::list_templates_handler))
         .routes(routes!(task_templates::create_template_handler))

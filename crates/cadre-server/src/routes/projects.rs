@@ -189,7 +189,7 @@ pub(crate) async fn create_project_handler(
     ))
 }
 
-async fn project_tenant(
+pub(crate) async fn project_tenant(
     state: &AppState,
     caller: &Caller,
     id: Uuid,

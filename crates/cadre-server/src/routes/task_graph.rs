@@ -1,8 +1,8 @@
 //! Dependencies between tasks: add (refused with 409 `CYCLE` and the path
 //! when the edge would close a cycle), remove, and the graph around a task.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use axum::extract::State;
 use axum::response::Response;
@@ -155,11 +155,35 @@ pub(crate) async fn graph_handler(
 ) -> ApiResult<ApiResponse<GraphOut>> {
     let tenant = task_tenant(&state, &caller, task_id).await?;
     let graph = state.store().graph().graph(tenant, task_id).await?;
-    // Each node's project decides what "done" means for it.
+    let (nodes, done) = graph_nodes(&state, tenant, graph.nodes).await?;
+    // Readiness from the graph itself: the task's own edges to undone tasks.
+    let mut blocked_by: Vec<Uuid> = graph
+        .edges
+        .iter()
+        .filter(|e| e.task_id == task_id && !done.get(&e.depends_on).copied().unwrap_or(false))
+        .map(|e| e.depends_on)
+        .collect();
+    blocked_by.sort_unstable();
+    Ok(ApiResponse::ok(GraphOut {
+        task_id,
+        ready: blocked_by.is_empty(),
+        blocked_by,
+        nodes,
+        edges: graph.edges.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// A graph's tasks as the API shows them, and which are done: each node's
+/// project decides what "done" means for it.
+async fn graph_nodes(
+    state: &AppState,
+    tenant: cadre_types::Tenant,
+    tasks: Vec<cadre_store::TaskRow>,
+) -> ApiResult<(Vec<Value>, HashMap<Uuid, bool>)> {
     let mut states: HashMap<Uuid, Vec<String>> = HashMap::new();
-    let mut done: HashMap<Uuid, bool> = HashMap::with_capacity(graph.nodes.len());
-    let mut nodes = Vec::with_capacity(graph.nodes.len());
-    for t in graph.nodes {
+    let mut done: HashMap<Uuid, bool> = HashMap::with_capacity(tasks.len());
+    let mut nodes = Vec::with_capacity(tasks.len());
+    for t in tasks {
         if let Entry::Vacant(slot) = states.entry(t.project_id) {
             let project = match state.store().projects().project(tenant, t.project_id).await {
                 Ok(p) => p.workflow_states.0,
@@ -182,19 +206,77 @@ pub(crate) async fn graph_handler(
             "done": is_done,
         }));
     }
-    // Readiness from the graph itself: the task's own edges to undone tasks.
-    let mut blocked_by: Vec<Uuid> = graph
-        .edges
+    Ok((nodes, done))
+}
+
+/// The most tasks a project's graph shows.
+const PROJECT_GRAPH_TASKS: u32 = 500;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ProjectGraphOut {
+    project_id: Uuid,
+    /// The project's tasks (the oldest 500) and the tasks of other projects
+    /// its edges reach: `{"id", "title", "status", "projectId", "assignee", "done"}`.
+    #[schema(value_type = Vec<Object>)]
+    nodes: Vec<Value>,
+    edges: Vec<DependencyOut>,
+    /// The project has more tasks than the graph shows.
+    truncated: bool,
+}
+
+/// The dependency graph of a whole project.
+#[utoipa::path(get, path = "/api/v1/projects/{projectId}/graph", tag = "projects", params(("projectId" = Uuid, Path)), responses((status = 200, body = ProjectGraphOut), (status = 404)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn project_graph_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(project_id): ApiPath<Uuid>,
+) -> ApiResult<ApiResponse<ProjectGraphOut>> {
+    let tenant = super::projects::project_tenant(&state, &caller, project_id).await?;
+    let graph = state
+        .store()
+        .graph()
+        .project_graph(tenant, project_id, PROJECT_GRAPH_TASKS + 1)
+        .await?;
+    let own = graph
+        .nodes
         .iter()
-        .filter(|e| e.task_id == task_id && !done.get(&e.depends_on).copied().unwrap_or(false))
-        .map(|e| e.depends_on)
+        .filter(|t| t.project_id == project_id)
+        .count();
+    let truncated = own > PROJECT_GRAPH_TASKS as usize;
+    let mut tasks = graph.nodes;
+    if truncated {
+        // The one extra task was read only to know there are more.
+        if let Some(i) = tasks.iter().rposition(|t| t.project_id == project_id) {
+            tasks.remove(i);
+        }
+    }
+    let own: HashSet<Uuid> = tasks
+        .iter()
+        .filter(|t| t.project_id == project_id)
+        .map(|t| t.id)
         .collect();
-    blocked_by.sort_unstable();
-    Ok(ApiResponse::ok(GraphOut {
-        task_id,
-        ready: blocked_by.is_empty(),
-        blocked_by,
+    let read: HashSet<Uuid> = tasks.iter().map(|t| t.id).collect();
+    // Edges between shown tasks (the store gives only those touching the
+    // project).
+    let edges: Vec<DependencyOut> = graph
+        .edges
+        .into_iter()
+        .filter(|e| read.contains(&e.task_id) && read.contains(&e.depends_on))
+        .map(Into::into)
+        .collect();
+    // Another project's task stays only while an edge still reaches it.
+    let reached: HashSet<Uuid> = edges
+        .iter()
+        .flat_map(|e| [e.task_id, e.depends_on])
+        .collect();
+    tasks.retain(|t| own.contains(&t.id) || reached.contains(&t.id));
+    let (nodes, _) = graph_nodes(&state, tenant, tasks).await?;
+    Ok(ApiResponse::ok(ProjectGraphOut {
+        project_id,
         nodes,
-        edges: graph.edges.into_iter().map(Into::into).collect(),
+        edges,
+        truncated,
     }))
 }

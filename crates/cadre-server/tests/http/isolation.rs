@@ -145,6 +145,11 @@ fn foreign_requests(a: &World) -> Vec<(Method, String, Option<Value>)> {
         ),
         (Method::GET, format!("/api/v1/projects/{project}"), None),
         (
+            Method::GET,
+            format!("/api/v1/projects/{project}/graph"),
+            None,
+        ),
+        (
             Method::PATCH,
             format!("/api/v1/projects/{project}"),
             Some(json!({"name": "pwned"})),

@@ -414,6 +414,115 @@ async fn dependencies_refuse_cycles_naming_the_path_and_show_the_graph() {
 }
 
 #[tokio::test]
+async fn a_projects_graph_shows_its_tasks_its_edges_and_the_far_ends_elsewhere() {
+    let c = Ctx::new().await;
+    let research = c.task(json!({"title": "Research"})).await;
+    let draft = c.task(json!({"title": "Draft"})).await;
+    let alone = c.task(json!({"title": "Alone"})).await;
+    let other = c
+        .ok(
+            Method::POST,
+            &format!("/api/v1/orgs/{}/projects", c.org),
+            Some(json!({"name": "Legal"})),
+        )
+        .await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let task_in_other = |title: &str| {
+        let (c, path) = (&c, format!("/api/v1/projects/{other}/tasks"));
+        let json = json!({ "title": title });
+        async move {
+            c.ok(Method::POST, &path, Some(json)).await["data"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let review = task_in_other("Legal review").await;
+    let unrelated = task_in_other("Unrelated").await;
+    for (task, on) in [
+        (&draft, &research),
+        (&review, &draft),
+        (&unrelated, &review),
+    ] {
+        c.ok(
+            Method::POST,
+            &format!("/api/v1/tasks/{task}/dependencies"),
+            Some(json!({"dependsOn": on})),
+        )
+        .await;
+    }
+    let graph = c
+        .ok(
+            Method::GET,
+            &format!("/api/v1/projects/{}/graph", c.project),
+            None,
+        )
+        .await;
+    let nodes = json!({"data": graph["data"]["nodes"]});
+    let ids = strings(&nodes, "id");
+    assert_eq!(
+        ids,
+        [
+            research.as_str(),
+            draft.as_str(),
+            alone.as_str(),
+            review.as_str()
+        ],
+        "the project's tasks, then the other project's task its edge reaches: {graph}"
+    );
+    let edges: Vec<(String, String)> = graph["data"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["taskId"].as_str().unwrap().to_owned(),
+                e["dependsOn"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        edges,
+        [
+            (draft.clone(), research.clone()),
+            (review.clone(), draft.clone())
+        ],
+        "the edge between two other-project tasks is not this project's"
+    );
+    assert_eq!(graph["data"]["truncated"], false);
+    assert_eq!(graph["data"]["nodes"][3]["projectId"], other.as_str());
+
+    // A deleted task leaves the graph with its edges.
+    let resp = c
+        .send(Method::DELETE, &format!("/api/v1/tasks/{draft}"), None)
+        .await;
+    assert_eq!(resp.status(), 204);
+    let graph = c
+        .ok(
+            Method::GET,
+            &format!("/api/v1/projects/{}/graph", c.project),
+            None,
+        )
+        .await;
+    assert_eq!(graph["data"]["edges"], json!([]), "{graph}");
+    assert_eq!(graph["data"]["nodes"].as_array().unwrap().len(), 2);
+    let unknown = uuid::Uuid::now_v7();
+    expect_error(
+        c.send(
+            Method::GET,
+            &format!("/api/v1/projects/{unknown}/graph"),
+            None,
+        )
+        .await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_deleted_task_keeps_its_executions_outputs_and_versions_readable() {
     let c = Ctx::new().await;
     let org = c.org.clone();

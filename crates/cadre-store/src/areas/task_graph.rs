@@ -81,6 +81,10 @@ pub trait GraphQueries: Send + Sync {
     /// The edges into `task` (what it depends on).
     async fn upstream(&self, tenant: Tenant, task: Uuid) -> Result<Vec<DependencyRow>>;
     async fn graph(&self, tenant: Tenant, task: Uuid) -> Result<Graph>;
+    /// The dependency graph of a project: its live tasks (oldest first, at
+    /// most `limit`), the edges that touch them, and the tasks of other
+    /// projects at the far end of those edges.
+    async fn project_graph(&self, tenant: Tenant, project: Uuid, limit: u32) -> Result<Graph>;
     async fn readiness(&self, tenant: Tenant, task: Uuid) -> Result<Readiness>;
     /// Live tasks of a project with an agent assignee and no auto-run yet.
     async fn auto_run_candidates(&self, tenant: Tenant, project: Uuid) -> Result<Vec<Uuid>>;
@@ -250,6 +254,56 @@ super::for_both_backends!(GraphQueries {
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
+        edges.sort_by_key(|e| (e.created_at, e.id));
+        Ok(Graph { nodes, edges })
+    }
+
+    async fn project_graph(&self, tenant: Tenant, project: Uuid, limit: u32) -> Result<Graph> {
+        let mut tx = self.pool.begin().await?;
+        let mut edges = sqlx::query_as::<_, DependencyRow>(
+            "SELECT d.id, d.task_id, d.depends_on, d.created_at FROM task_dependencies d
+             JOIN tasks a ON a.id = d.task_id AND a.deleted_at IS NULL
+             JOIN tasks b ON b.id = d.depends_on AND b.deleted_at IS NULL
+             WHERE d.org_id = $1 AND (a.project_id = $2 OR b.project_id = $2)")
+            .bind(tenant.org_id())
+            .bind(project)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut nodes = sqlx::query_as::<_, TaskRow>(concat!(
+            "SELECT ", task_columns!(), " FROM tasks
+             WHERE org_id = $1 AND project_id = $2 AND deleted_at IS NULL
+             ORDER BY created_at, id LIMIT $3"))
+            .bind(tenant.org_id())
+            .bind(project)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        // The far ends in other projects, read by id.
+        let mut known: std::collections::HashSet<Uuid> = nodes.iter().map(|t| t.id).collect();
+        let foreign: Vec<Uuid> = edges
+            .iter()
+            .flat_map(|e| [e.task_id, e.depends_on])
+            .filter(|id| known.insert(*id))
+            .collect();
+        for id in foreign {
+            let task = sqlx::query_as::<_, TaskRow>(concat!(
+                "SELECT ", task_columns!(), " FROM tasks
+                 WHERE org_id = $1 AND id = $2 AND project_id <> $3 AND deleted_at IS NULL"))
+                .bind(tenant.org_id())
+                .bind(id)
+                .bind(project)
+                .fetch_optional(&mut *tx)
+                .await?;
+            nodes.extend(task);
+        }
+        tx.commit().await?;
+        // An edge to a task past `limit` is left out, and so is a far end
+        // only such an edge reached.
+        let shown: std::collections::HashSet<Uuid> = nodes.iter().map(|t| t.id).collect();
+        edges.retain(|e| shown.contains(&e.task_id) && shown.contains(&e.depends_on));
+        let reached: std::collections::HashSet<Uuid> =
+            edges.iter().flat_map(|e| [e.task_id, e.depends_on]).collect();
+        nodes.retain(|t| t.project_id == project || reached.contains(&t.id));
         edges.sort_by_key(|e| (e.created_at, e.id));
         Ok(Graph { nodes, edges })
     }

@@ -424,3 +424,75 @@ store_test!(an_auto_run_is_claimed_once, |db| async move {
     assert_eq!(total, 1);
     assert_eq!(row.auto_run_execution_id, Some(executions[0].id));
 });
+
+store_test!(
+    a_projects_graph_holds_its_tasks_their_edges_and_far_ends_up_to_a_limit,
+    |db| async move {
+        let store = &db.store;
+        let org = new_org(store).await;
+        let ids = tasks(store, &org, 3).await;
+        let other = cadre_store::NewProject {
+            id: Uuid::now_v7(),
+            name: "Legal".into(),
+            description: String::new(),
+            workflow_states: vec!["todo".into(), "done".into()],
+            auto_run: false,
+            require_review: false,
+            at: now(),
+        };
+        store
+            .projects()
+            .create_project(org.tenant, &other)
+            .await
+            .unwrap();
+        let far = new_task(other.id, "Legal review");
+        store
+            .tasks()
+            .create_task(org.tenant, &far, &[], &alice())
+            .await
+            .unwrap();
+        let graph = store.graph();
+        // t1 ← t0, far ← t2: one edge inside, one reaching the other project.
+        graph
+            .add_dependency(org.tenant, ids[1], ids[0], &alice(), now())
+            .await
+            .unwrap();
+        graph
+            .add_dependency(org.tenant, far.id, ids[2], &alice(), now())
+            .await
+            .unwrap();
+
+        let whole = graph
+            .project_graph(org.tenant, org.inbox, 10)
+            .await
+            .unwrap();
+        let nodes: Vec<Uuid> = whole.nodes.iter().map(|t| t.id).collect();
+        assert_eq!(nodes, [ids[0], ids[1], ids[2], far.id]);
+        let edges: Vec<(Uuid, Uuid)> = whole
+            .edges
+            .iter()
+            .map(|e| (e.task_id, e.depends_on))
+            .collect();
+        assert_eq!(edges, [(ids[1], ids[0]), (far.id, ids[2])]);
+
+        // Past the limit, a task and its edges are left out, and so is a far
+        // end only it reached.
+        let two = graph.project_graph(org.tenant, org.inbox, 2).await.unwrap();
+        let nodes: Vec<Uuid> = two.nodes.iter().map(|t| t.id).collect();
+        assert_eq!(nodes, [ids[0], ids[1]]);
+        let edges: Vec<(Uuid, Uuid)> = two
+            .edges
+            .iter()
+            .map(|e| (e.task_id, e.depends_on))
+            .collect();
+        assert_eq!(edges, [(ids[1], ids[0])]);
+
+        // Another org's tenant sees nothing of it.
+        let stranger = new_org(store).await;
+        let none = graph
+            .project_graph(stranger.tenant, org.inbox, 10)
+            .await
+            .unwrap();
+        assert!(none.nodes.is_empty() && none.edges.is_empty());
+    }
+);

@@ -1,4 +1,4 @@
-//! A task's dependency graph as SVG: a layered layout (each task one layer
+//! A dependency graph (a task's, or a whole project's) as SVG: a layered layout (each task one layer
 //! right of the latest task it depends on), drawn on the server.
 
 use std::collections::HashMap;
@@ -13,11 +13,17 @@ const GAP_X: i64 = 60;
 const GAP_Y: i64 = 20;
 const PAD: i64 = 8;
 
-/// What `GET /tasks/{id}/dependencies` answers.
+/// What `GET /tasks/{id}/dependencies` and `GET /projects/{id}/graph`
+/// answer.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Graph {
+    /// The task's dependencies are done (a task's graph only).
+    #[serde(default)]
     pub ready: bool,
+    /// More tasks than the graph shows (a project's graph only).
+    #[serde(default)]
+    pub truncated: bool,
     pub nodes: Vec<Value>,
     pub edges: Vec<Edge>,
 }
@@ -25,6 +31,7 @@ pub struct Graph {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Edge {
+    pub id: Uuid,
     pub task_id: Uuid,
     pub depends_on: Uuid,
 }
@@ -143,24 +150,19 @@ mod tests {
         // c waits for b, which waits for a; c also waits for a directly.
         let graph = Graph {
             ready: false,
+            truncated: false,
             nodes: [a, b, c]
                 .iter()
                 .map(|id| json!({"id": id, "title": "t", "status": "todo"}))
                 .collect(),
-            edges: vec![
-                Edge {
-                    task_id: b,
-                    depends_on: a,
-                },
-                Edge {
-                    task_id: c,
-                    depends_on: b,
-                },
-                Edge {
-                    task_id: c,
-                    depends_on: a,
-                },
-            ],
+            edges: [(b, a), (c, b), (c, a)]
+                .into_iter()
+                .map(|(task_id, depends_on)| Edge {
+                    id: Uuid::now_v7(),
+                    task_id,
+                    depends_on,
+                })
+                .collect(),
         };
         let layout = Layout::of(&graph, c);
         let x = |id| layout.nodes.iter().find(|n| n.id == id).unwrap().x;

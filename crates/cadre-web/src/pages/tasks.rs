@@ -60,6 +60,9 @@ struct TreePage {
     rows: Vec<Row>,
     tasks: Vec<Task>,
     total: u64,
+    /// The project's dependency graph, when it has any dependency.
+    graph: Option<Layout>,
+    graph_truncated: bool,
     error: Option<String>,
 }
 
@@ -106,10 +109,14 @@ async fn render_tree(
     )
     .await?
     .listen(format!("project:{}", project.id));
-    let tasks = api
-        .list::<Task>(who, format!("/projects/{}/tasks?pageSize=100", project.id))
-        .await?;
+    let (tasks, graph) = futures_util::join!(
+        api.list::<Task>(who, format!("/projects/{}/tasks?pageSize=100", project.id)),
+        api.get::<Graph>(who, format!("/projects/{}/graph", project.id)),
+    );
+    let (tasks, graph) = (tasks?, graph?);
     let page = TreePage {
+        graph_truncated: graph.truncated,
+        graph: (!graph.edges.is_empty()).then(|| Layout::of(&graph, Uuid::nil())),
         rows: rows(&tasks.items),
         total: tasks.total,
         tasks: tasks.items,
@@ -194,6 +201,10 @@ struct TaskPage {
     executions: Vec<Execution>,
     graph: Layout,
     graph_ready: bool,
+    /// What this task depends on directly: (edge id, upstream title).
+    upstream: Vec<(Uuid, String)>,
+    /// Tasks of the project it could depend on.
+    candidates: Vec<Task>,
     error: Option<String>,
 }
 
@@ -256,7 +267,7 @@ async fn render_task(
     let chrome = Chrome::load(web, visit, org, "tasks", task.title.clone())
         .await?
         .listen(format!("task:{id}"));
-    let (project, agents, members, versions, executions, graph) = futures_util::join!(
+    let (project, agents, members, versions, executions, graph, siblings) = futures_util::join!(
         api.get::<Project>(who, format!("/projects/{}", task.project_id)),
         api.list::<Agent>(who, format!("/orgs/{org}/agents?pageSize=100")),
         api.list::<Member>(who, format!("/orgs/{org}/members?pageSize=100")),
@@ -266,9 +277,41 @@ async fn render_task(
             format!("/orgs/{org}/executions?taskId={id}&pageSize=10")
         ),
         api.get::<Graph>(who, format!("/tasks/{id}/dependencies")),
+        api.list::<Task>(
+            who,
+            format!("/projects/{}/tasks?pageSize=100", task.project_id)
+        ),
     );
     let graph = graph?;
+    let title_of = |task: Uuid| {
+        graph
+            .nodes
+            .iter()
+            .find(|n| n["id"].as_str() == Some(task.to_string().as_str()))
+            .and_then(|n| n["title"].as_str())
+            .unwrap_or("a task")
+            .to_owned()
+    };
+    let upstream: Vec<(Uuid, String)> = graph
+        .edges
+        .iter()
+        .filter(|e| e.task_id == id)
+        .map(|e| (e.id, title_of(e.depends_on)))
+        .collect();
+    let linked: Vec<Uuid> = graph
+        .edges
+        .iter()
+        .filter(|e| e.task_id == id)
+        .map(|e| e.depends_on)
+        .collect();
+    let candidates = siblings?
+        .items
+        .into_iter()
+        .filter(|t| t.id != id && !linked.contains(&t.id))
+        .collect();
     let page = TaskPage {
+        upstream,
+        candidates,
         graph: Layout::of(&graph, id),
         graph_ready: graph.ready,
         project: project?,
@@ -358,6 +401,45 @@ pub async fn run(
         }
         Err(f) => after_write(&web, &visit, org, id, Err(f)).await,
     }
+}
+
+#[derive(Deserialize)]
+pub struct DependencyForm {
+    /// Add this upstream task…
+    #[serde(default)]
+    depends_on: Option<Uuid>,
+    /// …or remove this edge.
+    #[serde(default)]
+    remove: Option<Uuid>,
+}
+
+/// Adds or removes one of the task's dependencies; a cycle is refused by
+/// the API, and its message (naming the path) is shown on the page.
+pub async fn dependency(
+    State(web): State<Web>,
+    visit: Visit,
+    Path((org, id)): Path<(Uuid, Uuid)>,
+    Posted(form): Posted<DependencyForm>,
+) -> Result<Response, PageError> {
+    owned(&web, &visit, org, id).await?;
+    let (method, path, body) = match (form.depends_on, form.remove) {
+        (Some(upstream), None) => (
+            Method::POST,
+            format!("/tasks/{id}/dependencies"),
+            Some(json!({ "dependsOn": upstream })),
+        ),
+        (None, Some(edge)) => (
+            Method::DELETE,
+            format!("/tasks/{id}/dependencies/{edge}"),
+            None,
+        ),
+        _ => return Err(PageError::NotFound),
+    };
+    let answer = web
+        .api()
+        .send(visit.caller(), method, path, body.as_ref())
+        .await;
+    after_write(&web, &visit, org, id, answer.map(|_| ())).await
 }
 
 #[derive(Deserialize)]

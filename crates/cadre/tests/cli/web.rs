@@ -910,3 +910,63 @@ fn chat_routes_to_an_agent_shows_its_execution_and_streams_answers() {
         assert_eq!(ada.get(&session_page).await.status, 404);
     });
 }
+
+#[test]
+fn dependencies_are_added_refused_as_cycles_and_drawn_for_the_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::serve(cadre(&dir.path().join("data")));
+    runtime().block_on(async {
+        let mut ada = Browser::new(&server.base_url);
+        let org = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
+        let research = ada.task_in_inbox(&org, "Research").await;
+        let draft = ada.task_in_inbox(&org, "Draft").await;
+        let page = ada.get(&format!("/o/{org}/tasks")).await;
+        assert!(page.body.contains("No task here depends on another yet"));
+
+        // Draft depends on Research, chosen from the project's tasks.
+        let page = ada.get(&format!("/o/{org}/tasks/{draft}")).await;
+        assert!(
+            page.body
+                .contains(&format!("<option value=\"{research}\">Research</option>"))
+        );
+        let deps = format!("/o/{org}/tasks/{draft}/dependencies");
+        let page = ada.post(&deps, &[("depends_on", &research)]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+
+        // The reverse would close a cycle: the API's words are on the page.
+        ada.get(&format!("/o/{org}/tasks/{research}")).await;
+        let page = ada
+            .post(
+                &format!("/o/{org}/tasks/{research}/dependencies"),
+                &[("depends_on", &draft)],
+            )
+            .await;
+        assert_eq!(page.status, 409, "{}", page.body);
+        assert!(page.body.contains("would close a cycle"), "{}", page.body);
+
+        // The project's page draws the graph: both tasks, one edge.
+        let page = ada.get(&format!("/o/{org}/tasks")).await;
+        assert!(
+            page.body.contains("Dependency graph: 2 tasks"),
+            "{}",
+            page.body
+        );
+        assert_eq!(page.body.matches("class=\"edge\"").count(), 1);
+
+        // Removing it empties the graph again.
+        let page = ada.get(&format!("/o/{org}/tasks/{draft}")).await;
+        let at = page.body.find("name=\"remove\" value=\"").unwrap() + 21;
+        let edge = page.body[at..at + 36].to_owned();
+        let page = ada.post(&deps, &[("remove", &edge)]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = ada.get(&format!("/o/{org}/tasks")).await;
+        assert!(page.body.contains("No task here depends on another yet"));
+
+        // Another org's task cannot be reached through this form.
+        let mut eve = Browser::new(&server.base_url);
+        eve.sign_up_with_org("Eve", "eve@example.com", "Eve's")
+            .await;
+        let page = eve.post(&deps, &[("depends_on", &research)]).await;
+        assert_eq!(page.status, 404, "{}", page.body);
+    });
+}
