@@ -135,6 +135,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(web: Web) -> Router<S> {
             post(settings::change_member),
         )
         .route(
+            "/o/{org}/settings/invitations/{id}/revoke",
+            post(settings::revoke_invitation),
+        )
+        .route(
             "/o/{org}/settings/keys",
             get(settings::keys).post(settings::create_key),
         )

@@ -77,6 +77,18 @@ pub const ROUTES: &[(&str, &str, Access, Category)] = &[
     ("GET", "/api/v1/orgs/{orgId}/members", Org(View), Api),
     ("POST", "/api/v1/orgs/{orgId}/members", Org(ManageOrg), Api),
     (
+        "GET",
+        "/api/v1/orgs/{orgId}/invitations",
+        Org(ManageOrg),
+        Api,
+    ),
+    (
+        "DELETE",
+        "/api/v1/orgs/{orgId}/invitations/{invitationId}",
+        Org(ManageOrg),
+        Api,
+    ),
+    (
         "PATCH",
         "/api/v1/orgs/{orgId}/members/{userId}",
         Org(ManageOrg),

@@ -71,6 +71,8 @@ pub(crate) fn api_v1() -> OpenApiRouter<AppState> {
             orgs::update_member_handler,
             orgs::remove_member_handler
         ))
+        .routes(routes!(orgs::list_invitations_handler))
+        .routes(routes!(orgs::revoke_invitation_handler))
         .routes(routes!(orgs::accept_invitation_handler))
         .routes(routes!(
             projects::list_projects_handler,

@@ -403,6 +403,65 @@ pub(crate) async fn remove_member_handler(
     Ok(no_content())
 }
 
+/// Invitations not yet accepted and not expired, newest first (admins).
+/// Their links are not shown again.
+#[utoipa::path(get, path = "/api/v1/orgs/{orgId}/invitations", tag = "orgs", params(("orgId" = Uuid, Path)), responses((status = 200, body = Vec<InvitationOut>)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn list_invitations_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(org_id): ApiPath<Uuid>,
+) -> ApiResult<ApiResponse<Vec<InvitationOut>>> {
+    let tenant = caller.authorize(org_id).await?;
+    let rows = state
+        .store()
+        .orgs()
+        .pending_invitations(tenant, cadre_types::time::now())
+        .await?;
+    Ok(ApiResponse::ok(
+        rows.into_iter()
+            .map(|inv| InvitationOut {
+                id: inv.id,
+                email: inv.email,
+                role: inv.role,
+                expires_at: inv.expires_at,
+                token: None,
+                accept_url: None,
+            })
+            .collect(),
+    ))
+}
+
+/// Withdraw an invitation not yet accepted: its link stops working.
+#[utoipa::path(delete, path = "/api/v1/orgs/{orgId}/invitations/{invitationId}", tag = "orgs", params(("orgId" = Uuid, Path), ("invitationId" = Uuid, Path)), responses((status = 204), (status = 404)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn revoke_invitation_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((org_id, id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Response> {
+    let tenant = caller.authorize(org_id).await?;
+    state
+        .store()
+        .orgs()
+        .revoke_invitation(tenant, id)
+        .await
+        .map_err(|e| match e {
+            cadre_store::StoreError::NotFound => ApiError::not_found("invitation"),
+            other => other.into(),
+        })?;
+    caller
+        .audit(
+            Some(org_id),
+            None,
+            "org.invitation.revoked",
+            Some(("invitation", id.to_string())),
+            serde_json::json!({}),
+        )
+        .await;
+    Ok(no_content())
+}
+
 /// Accept an invitation as the signed-in user (whose email must be the invited one).
 #[utoipa::path(post, path = "/api/v1/invitations/{token}/accept", tag = "orgs", params(("token" = String, Path)), responses((status = 200, body = AcceptOut), (status = 404), (status = 409)))]
 #[tracing::instrument(skip_all)]

@@ -19,6 +19,8 @@ struct World {
     input: String,
     output: String,
     dependency: String,
+    /// A pending invitation to org A.
+    invitation: String,
 }
 
 async fn org_a(app: &TestServer, owner: &str, owner_id: &str) -> World {
@@ -94,7 +96,18 @@ async fn org_a(app: &TestServer, owner: &str, owner_id: &str) -> World {
         json!({"dependsOn": task}),
     )
     .await;
+    let resp = app
+        .authed(Method::POST, &format!("/api/v1/orgs/{org}/members"), owner)
+        .json(&json!({"email": "guest@example.com", "role": "member"}))
+        .send()
+        .await
+        .unwrap();
+    let invitation = body(resp).await.2["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     World {
+        invitation,
         org,
         project,
         key_id,
@@ -121,6 +134,12 @@ fn foreign_requests(a: &World) -> Vec<(Method, String, Option<Value>)> {
         ),
         (Method::DELETE, format!("/api/v1/orgs/{org}"), None),
         (Method::GET, format!("/api/v1/orgs/{org}/members"), None),
+        (Method::GET, format!("/api/v1/orgs/{org}/invitations"), None),
+        (
+            Method::DELETE,
+            format!("/api/v1/orgs/{org}/invitations/{}", a.invitation),
+            None,
+        ),
         (Method::GET, format!("/api/v1/orgs/{org}/usage"), None),
         (
             Method::POST,
@@ -355,6 +374,23 @@ async fn assert_untouched(app: &TestServer, owner: &str, a: &World) {
     .await;
     assert_eq!(members["data"].as_array().unwrap().len(), 1);
     assert_eq!(members["data"][0]["role"], "owner");
+    let (_, _, invitations) = body(
+        app.authed(
+            Method::GET,
+            &format!("/api/v1/orgs/{}/invitations", a.org),
+            owner,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        invitations["data"][0]["id"],
+        a.invitation.as_str(),
+        "the invitation is still pending, and no other was made: {invitations}"
+    );
+    assert_eq!(invitations["data"].as_array().unwrap().len(), 1);
     let (_, _, project) = body(
         app.authed(
             Method::GET,

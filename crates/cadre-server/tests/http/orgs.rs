@@ -282,6 +282,78 @@ async fn an_invitation_is_for_its_email_and_works_once() {
 }
 
 #[tokio::test]
+async fn pending_invitations_are_listed_without_their_links_and_can_be_withdrawn() {
+    let app = TestServer::start().await;
+    let owner = app.user_token("owner@example.com").await;
+    let invitee = app.user_token("late@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let invite = |email: &str| {
+        let (app, owner) = (&app, &owner);
+        let json = json!({"email": email, "role": "viewer"});
+        let path = format!("/api/v1/orgs/{org}/members");
+        async move {
+            let resp = app
+                .authed(Method::POST, &path, owner)
+                .json(&json)
+                .send()
+                .await
+                .unwrap();
+            body(resp).await.2["data"].clone()
+        }
+    };
+    let first = invite("early@example.com").await;
+    let second = invite("late@example.com").await;
+    let list = || async {
+        let resp = app
+            .authed(
+                Method::GET,
+                &format!("/api/v1/orgs/{org}/invitations"),
+                &owner,
+            )
+            .send()
+            .await
+            .unwrap();
+        body(resp).await.2["data"].clone()
+    };
+    let pending = list().await;
+    assert_eq!(pending[0]["email"], "late@example.com", "newest first");
+    assert_eq!(pending[1]["email"], "early@example.com");
+    assert!(
+        pending[0]["token"].is_null() && pending[0]["acceptUrl"].is_null(),
+        "a link is shown once, when made: {pending}"
+    );
+
+    // Withdrawn, the link stops working and the list forgets it.
+    let withdraw = |id: &str| {
+        let path = format!("/api/v1/orgs/{org}/invitations/{id}");
+        let (app, owner) = (&app, &owner);
+        async move {
+            app.authed(Method::DELETE, &path, owner)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let second_id = second["id"].as_str().unwrap();
+    assert_eq!(withdraw(second_id).await.status(), 204);
+    expect_error(withdraw(second_id).await, 404, "NOT_FOUND").await;
+    let token = second["token"].as_str().unwrap();
+    let accept = app
+        .authed(
+            Method::POST,
+            &format!("/api/v1/invitations/{token}/accept"),
+            &invitee,
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_error(accept, 404, "NOT_FOUND").await;
+    let pending = list().await;
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    assert_eq!(pending[0]["id"], first["id"]);
+}
+
+#[tokio::test]
 async fn admin_routes_are_for_platform_admins_only() {
     let app = TestServer::start().await;
     let super_admin = app.user_token("first@example.com").await;

@@ -140,6 +140,16 @@ pub trait OrgQueries: Send + Sync {
         invitation: &NewInvitation,
     ) -> Result<InvitationRow>;
     async fn invitation_by_token(&self, token_hash: &str) -> Result<Option<InvitationRow>>;
+    /// Invitations not accepted and not expired at `now`, newest first (at
+    /// most 200).
+    async fn pending_invitations(
+        &self,
+        tenant: Tenant,
+        now: OffsetDateTime,
+    ) -> Result<Vec<InvitationRow>>;
+    /// Withdraws an invitation not yet accepted; its link stops working.
+    /// [`StoreError::NotFound`] when there is no such pending invitation.
+    async fn revoke_invitation(&self, tenant: Tenant, id: Uuid) -> Result<()>;
     /// Makes the user a member with the invitation's role (a user who is
     /// already a member keeps their role) and marks the invitation accepted.
     /// An invitation already accepted is [`StoreError::Conflict`].
@@ -352,6 +362,29 @@ super::for_both_backends!(OrgQueries {
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    async fn pending_invitations(&self, tenant: Tenant, now: OffsetDateTime) -> Result<Vec<InvitationRow>> {
+        Ok(sqlx::query_as::<_, InvitationRow>(concat!(
+            "SELECT ", invitation_columns!(), " FROM invitations
+             WHERE org_id = $1 AND accepted_at IS NULL AND expires_at > $2
+             ORDER BY created_at DESC, id DESC LIMIT 200"))
+            .bind(tenant.org_id())
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn revoke_invitation(&self, tenant: Tenant, id: Uuid) -> Result<()> {
+        let done = sqlx::query("DELETE FROM invitations WHERE org_id = $1 AND id = $2 AND accepted_at IS NULL")
+            .bind(tenant.org_id())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     async fn accept_invitation(&self, invitation_id: Uuid, user_id: Uuid, at: OffsetDateTime) -> Result<()> {

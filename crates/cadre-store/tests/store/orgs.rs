@@ -227,3 +227,73 @@ async fn invite_and_accept(
         .unwrap();
     inv.id
 }
+
+store_test!(
+    pending_invitations_leave_the_list_when_accepted_expired_or_withdrawn,
+    |db| async move {
+        let owner = user(&db.store, "owner@example.com").await;
+        let invitee = user(&db.store, "invitee@example.com").await;
+        let (_, tenant) = org(&db.store, owner.id, "acme").await;
+        let (_, other) = org(&db.store, owner.id, "other").await;
+        let invite = |email: &str, expires_in: Duration| NewInvitation {
+            id: Uuid::now_v7(),
+            email: email.into(),
+            role: Role::Member,
+            token_hash: format!("hash-{}", Uuid::now_v7()),
+            invited_by: owner.id,
+            expires_at: now() + expires_in,
+            at: now(),
+        };
+        let orgs = db.store.orgs();
+        let waiting = invite("waiting@example.com", Duration::days(7));
+        let stale = invite("stale@example.com", Duration::seconds(-1));
+        let withdrawn = invite("withdrawn@example.com", Duration::days(7));
+        for inv in [&waiting, &stale, &withdrawn] {
+            orgs.create_invitation(tenant, inv).await.unwrap();
+        }
+        invite_and_accept(
+            &db.store,
+            tenant,
+            owner.id,
+            invitee.id,
+            "invitee@example.com",
+            Role::Viewer,
+        )
+        .await;
+
+        // Another tenant can neither withdraw it nor see it.
+        let refused = orgs
+            .revoke_invitation(other, withdrawn.id)
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, StoreError::NotFound), "{refused:?}");
+        assert!(
+            orgs.pending_invitations(other, now())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        orgs.revoke_invitation(tenant, withdrawn.id).await.unwrap();
+        assert!(
+            orgs.invitation_by_token(&withdrawn.token_hash)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let again = orgs
+            .revoke_invitation(tenant, withdrawn.id)
+            .await
+            .unwrap_err();
+        assert!(matches!(again, StoreError::NotFound), "{again:?}");
+
+        let pending: Vec<String> = orgs
+            .pending_invitations(tenant, now())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.email)
+            .collect();
+        assert_eq!(pending, ["waiting@example.com"]);
+    }
+);

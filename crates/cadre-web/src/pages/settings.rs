@@ -94,11 +94,18 @@ impl Member {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Invitation {
+    id: Uuid,
     email: String,
     role: String,
     expires_at: String,
     /// Present when the instance has no mailer: the inviter passes it on.
     accept_url: Option<String>,
+}
+
+impl Invitation {
+    fn expires(&self) -> String {
+        ago(&self.expires_at)
+    }
 }
 
 #[derive(Template)]
@@ -107,6 +114,8 @@ struct MembersPage {
     chrome: Chrome,
     tab: Tab,
     members: Vec<Member>,
+    /// Invitations not yet accepted (for those who manage members).
+    pending: Vec<Invitation>,
     roles: &'static [&'static str],
     invited: Option<Invitation>,
 }
@@ -132,10 +141,18 @@ async fn render_members(
         .api()
         .get::<Vec<Member>>(visit.caller(), format!("/orgs/{org}/members"))
         .await?;
+    let pending = if chrome.can_manage() {
+        web.api()
+            .get::<Vec<Invitation>>(visit.caller(), format!("/orgs/{org}/invitations"))
+            .await?
+    } else {
+        Vec::new()
+    };
     let page = MembersPage {
         chrome,
         tab,
         members,
+        pending,
         roles: &["owner", "admin", "member", "viewer"],
         invited,
     };
@@ -207,6 +224,23 @@ pub async fn change_member(
     match web
         .api()
         .send(visit.caller(), method, path, body.as_ref())
+        .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/o/{org}/settings/members")).into_response()),
+        Err(f) => render_members(&web, &visit, org, None, Err(refused(f)?)).await,
+    }
+}
+
+pub async fn revoke_invitation(
+    State(web): State<Web>,
+    visit: Visit,
+    Path((org, id)): Path<(Uuid, Uuid)>,
+    Posted(_): Posted<Value>,
+) -> Result<Response, PageError> {
+    let path = format!("/orgs/{org}/invitations/{id}");
+    match web
+        .api()
+        .send(visit.caller(), Method::DELETE, path, None)
         .await
     {
         Ok(_) => Ok(Redirect::to(&format!("/o/{org}/settings/members")).into_response()),

@@ -25,7 +25,8 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// What assistive technology would miss on a page: a field without a
 /// label, an image without alt text, a button or link without a name, an
 /// unnamed chart, a page without a language or without exactly one h1,
-/// and repeated ids (which break label and ARIA references).
+/// repeated ids (which break label and ARIA references) — and anything the
+/// page fetched from another host.
 const AUDIT: &str = r#"
 const problems = [];
 const named = (el) => (el.getAttribute('aria-label') || '').trim() || el.getAttribute('aria-labelledby')
@@ -43,6 +44,9 @@ for (const el of document.querySelectorAll('button, a[href]')) {
 for (const svg of document.querySelectorAll('svg')) {
   if (!svg.getAttribute('aria-label') && svg.getAttribute('aria-hidden') !== 'true'
       && !svg.closest('[aria-label], figure') && !svg.querySelector('title')) problems.push('unnamed svg');
+}
+for (const r of performance.getEntriesByType('resource')) {
+  if (!r.name.startsWith(location.origin)) problems.push(`fetched from another host: ${r.name}`);
 }
 const ids = new Set();
 for (const el of document.querySelectorAll('[id]')) {

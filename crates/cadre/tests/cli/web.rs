@@ -627,12 +627,46 @@ fn settings_manage_members_keys_models_and_the_plan_and_show_the_audit_log() {
         let link = value_of(&page.body, "invite-link");
         // The link is on the instance's public URL; this test's server has its own port.
         let path = link[link.find("/invitations/").expect("an invitation link")..].to_owned();
+        let members = ada.get(&format!("{settings}/members")).await.body;
+        assert!(!members.contains(&path), "the link is shown once");
+        assert!(members.contains("Pending invitations") && members.contains("bob@example.com"));
+
+        // An invitation withdrawn from the page stops working.
+        let page = ada
+            .post(
+                &format!("{settings}/members"),
+                &[("email", "carol@example.com"), ("role", "viewer")],
+            )
+            .await;
+        let carol_link = value_of(&page.body, "invite-link");
+        let carol_path = carol_link[carol_link.find("/invitations/").unwrap()..].to_owned();
+        let pending = ada
+            .api(
+                reqwest::Method::GET,
+                &format!("/orgs/{org}/invitations"),
+                Value::Null,
+            )
+            .await;
+        let carol_id = pending[0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(pending[0]["email"], "carol@example.com");
+        let page = ada
+            .post(&format!("{settings}/invitations/{carol_id}/revoke"), &[])
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
         assert!(
             !ada.get(&format!("{settings}/members"))
                 .await
                 .body
-                .contains(&path)
+                .contains("carol@example.com")
         );
+        let mut carol = Browser::new(&server.base_url);
+        carol
+            .sign_up_with_org("Carol", "carol@example.com", "Carol's")
+            .await;
+        carol.get(&carol_path).await;
+        let page = carol.post(&carol_path, &[]).await;
+        assert_eq!(page.status, 404, "{}", page.body);
+        assert!(page.body.contains("unknown or has expired"));
 
         let mut bob = Browser::new(&server.base_url);
         let page = bob.get(&path).await;
