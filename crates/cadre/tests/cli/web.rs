@@ -481,6 +481,10 @@ fn an_approval_is_edited_and_approved_from_the_execution_page() {
         let execution = execution_path.rsplit('/').next().unwrap().to_owned();
 
         // The execution page holds the pending action, with its exact arguments.
+        // (A page reads the execution and its approvals side by side, so a
+        // render taken mid-commit may show one before the other: wait for
+        // the status, then for the approval.)
+        ada.until(&execution_path, "s-waiting_approval").await;
         let page = ada.until(&execution_path, "id=\"approval-").await;
         assert!(page.body.contains("s-waiting_approval"), "{}", page.body);
         assert!(
