@@ -272,6 +272,52 @@ pub fn count(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
+/// Paging through a list the API answers a page at a time: which page
+/// this is, how many there are, and the links to the neighbours (the
+/// page's own query, with `page` changed).
+#[derive(Debug, Clone)]
+pub struct Pager {
+    pub page: u32,
+    pub pages: u64,
+    /// The path and query without `page`, ending in `?` or `&`.
+    link: String,
+}
+
+impl Pager {
+    /// `query` holds the page's other parameters, already encoded (`""`
+    /// for none).
+    pub fn new(path: &str, query: &str, page: u32, size: u32, total: u64) -> Pager {
+        let link = if query.is_empty() {
+            format!("{path}?")
+        } else {
+            format!("{path}?{query}&")
+        };
+        Pager {
+            page: page.max(1),
+            pages: total.div_ceil(u64::from(size.max(1))).max(1),
+            link,
+        }
+    }
+
+    pub fn previous(&self) -> Option<String> {
+        (self.page > 1).then(|| format!("{}page={}", self.link, self.page - 1))
+    }
+
+    pub fn next(&self) -> Option<String> {
+        (u64::from(self.page) < self.pages).then(|| format!("{}page={}", self.link, self.page + 1))
+    }
+
+    /// Only one page: nothing to draw.
+    pub fn is_single(&self) -> bool {
+        self.pages <= 1
+    }
+}
+
+/// A page number from a query string: 1 when absent or nonsense.
+pub fn first_page() -> u32 {
+    1
+}
+
 /// Pretty JSON for showing arguments and results.
 pub fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
@@ -287,6 +333,25 @@ mod tests {
         assert_eq!(money("0.000240"), "$0.0002");
         assert_eq!(money("12.5"), "$12.50");
         assert_eq!(money("oops"), "$oops");
+    }
+
+    #[test]
+    fn a_pager_links_its_neighbours_keeping_the_query() {
+        let p = Pager::new("/o/x/executions", "status=failed", 2, 50, 120);
+        assert_eq!(p.pages, 3);
+        assert_eq!(
+            p.previous().as_deref(),
+            Some("/o/x/executions?status=failed&page=1")
+        );
+        assert_eq!(
+            p.next().as_deref(),
+            Some("/o/x/executions?status=failed&page=3")
+        );
+        let last = Pager::new("/o/x/tasks", "", 3, 50, 120);
+        assert_eq!(last.next(), None);
+        assert_eq!(last.previous().as_deref(), Some("/o/x/tasks?page=2"));
+        let empty = Pager::new("/o/x/tasks", "", 1, 50, 0);
+        assert!(empty.is_single() && empty.previous().is_none() && empty.next().is_none());
     }
 
     #[test]

@@ -13,26 +13,44 @@ use super::model::{Agent, AgentMetrics, AgentTemplate, AgentVersion, Execution};
 use crate::Web;
 use crate::form::{Posted, blank_is_none};
 use crate::session::Visit;
-use crate::view::{Chrome, PageError, html, html_as, money, pretty, read_in_org};
+use crate::view::{
+    Chrome, PageError, Pager, first_page, html, html_as, money, pretty, read_in_org,
+};
 
 #[derive(Template)]
 #[template(path = "agents.html")]
 struct AgentsPage {
     chrome: Chrome,
     agents: Vec<Agent>,
+    pager: Pager,
 }
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default = "first_page")]
+    page: u32,
+}
+
+/// Agents a list page shows at a time.
+const LIST_PAGE: u32 = 100;
 
 pub async fn list(
     State(web): State<Web>,
     visit: Visit,
     Path(org): Path<Uuid>,
+    Query(q): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     let chrome = Chrome::load(&web, &visit, org, "agents", "Agents").await?;
+    let page = q.page.max(1);
     let agents = web
         .api()
-        .list::<Agent>(visit.caller(), format!("/orgs/{org}/agents?pageSize=100"))
+        .list::<Agent>(
+            visit.caller(),
+            format!("/orgs/{org}/agents?pageSize={LIST_PAGE}&page={page}"),
+        )
         .await?;
     html(&AgentsPage {
+        pager: Pager::new(&chrome.at("/agents"), "", page, LIST_PAGE, agents.total),
         chrome,
         agents: agents.items,
     })

@@ -13,7 +13,9 @@ use super::model::{Agent, Approval, Execution, Task};
 use crate::Web;
 use crate::form::{Posted, blank_is_none};
 use crate::session::Visit;
-use crate::view::{Chrome, PageError, html, html_as, money, pretty, read_in_org};
+use crate::view::{
+    Chrome, PageError, Pager, first_page, html, html_as, money, pretty, read_in_org,
+};
 
 #[derive(Template)]
 #[template(path = "executions.html")]
@@ -23,13 +25,18 @@ struct ListPage {
     total: u64,
     status: String,
     statuses: &'static [&'static str],
+    pager: Pager,
 }
 
 #[derive(Deserialize, Default)]
 pub struct ListQuery {
     #[serde(default)]
     status: String,
+    #[serde(default = "first_page")]
+    page: u32,
 }
+
+const LIST_PAGE: u32 = 50;
 
 pub async fn list(
     State(web): State<Web>,
@@ -48,16 +55,26 @@ pub async fn list(
     let filter = if status.is_empty() {
         String::new()
     } else {
-        format!("&status={status}")
+        format!("status={status}")
     };
+    let page = q.page.max(1);
     let executions = web
         .api()
         .list::<Execution>(
             visit.caller(),
-            format!("/orgs/{org}/executions?pageSize=50{filter}"),
+            format!("/orgs/{org}/executions?pageSize={LIST_PAGE}&page={page}&{filter}")
+                .trim_end_matches('&')
+                .to_owned(),
         )
         .await?;
     html(&ListPage {
+        pager: Pager::new(
+            &chrome.at("/executions"),
+            &filter,
+            page,
+            LIST_PAGE,
+            executions.total,
+        ),
         chrome,
         total: executions.total,
         executions: executions.items,

@@ -329,6 +329,47 @@ pub struct Member {
     pub name: String,
 }
 
+/// Who can hold work in an org, for naming assignees and lock holders.
+pub struct People {
+    pub agents: Vec<Agent>,
+    pub members: Vec<Member>,
+}
+
+impl People {
+    pub fn member(&self, id: &str) -> String {
+        self.members
+            .iter()
+            .find(|m| m.user_id.to_string() == id)
+            .map_or_else(|| "someone".to_owned(), |m| m.name.clone())
+    }
+
+    pub fn agent(&self, id: &str) -> String {
+        self.agents
+            .iter()
+            .find(|a| a.id.to_string() == id)
+            .map_or_else(|| "an agent".to_owned(), |a| a.spec.name.clone())
+    }
+
+    /// A task's assignee (`{"type", "id"}`: an agent or a person), in words.
+    pub fn assignee(&self, who: &Value) -> String {
+        let id = who["id"].as_str().unwrap_or_default();
+        match who["type"].as_str() {
+            Some("agent") => self.agent(id),
+            _ => self.member(id),
+        }
+    }
+
+    /// A lock holder (`{"type", "id"}`: an agent, a user or an API key), in words.
+    pub fn holder(&self, who: &Value) -> String {
+        let id = who["id"].as_str().unwrap_or_default();
+        match who["type"].as_str() {
+            Some("agent") => self.agent(id),
+            Some("user") => self.member(id),
+            _ => "an API key".to_owned(),
+        }
+    }
+}
+
 /// A chat session; `messages` when one is read.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -11,11 +11,11 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::graph::{Graph, Layout};
-use super::model::{Agent, Execution, Member, Project, Task, TaskVersion};
+use super::model::{Agent, Execution, Member, People, Project, Task, TaskVersion};
 use crate::Web;
 use crate::form::{Posted, blank_is_none};
 use crate::session::Visit;
-use crate::view::{Chrome, PageError, html_as, read_in_org};
+use crate::view::{Chrome, PageError, Pager, first_page, html_as, read_in_org};
 
 /// A task in the tree, with how deep it sits (0 for top-level tasks).
 pub struct Row {
@@ -60,6 +60,9 @@ struct TreePage {
     rows: Vec<Row>,
     tasks: Vec<Task>,
     total: u64,
+    pager: Pager,
+    /// For naming assignees.
+    people: People,
     /// The project's dependency graph, when it has any dependency.
     graph: Option<Layout>,
     graph_truncated: bool,
@@ -70,7 +73,12 @@ struct TreePage {
 pub struct TreeQuery {
     #[serde(default)]
     project: Option<Uuid>,
+    #[serde(default = "first_page")]
+    page: u32,
 }
+
+/// Tasks a tree page shows at a time.
+const TREE_PAGE: u32 = 100;
 
 pub async fn tree(
     State(web): State<Web>,
@@ -78,14 +86,17 @@ pub async fn tree(
     Path(org): Path<Uuid>,
     Query(q): Query<TreeQuery>,
 ) -> Result<Response, PageError> {
-    render_tree(&web, &visit, org, q.project, None, StatusCode::OK).await
+    let at = (q.project, q.page.max(1));
+    render_tree(&web, &visit, org, at, None, StatusCode::OK).await
 }
 
+/// `at`: the project (the org's default when `None`) and the page of its
+/// tasks.
 async fn render_tree(
     web: &Web,
     visit: &Visit,
     org: Uuid,
-    project: Option<Uuid>,
+    (project, page): (Option<Uuid>, u32),
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
@@ -109,15 +120,35 @@ async fn render_tree(
     )
     .await?
     .listen(format!("project:{}", project.id));
-    let (tasks, graph) = futures_util::join!(
-        api.list::<Task>(who, format!("/projects/{}/tasks?pageSize=100", project.id)),
+    let (tasks, graph, agents, members) = futures_util::join!(
+        api.list::<Task>(
+            who,
+            format!(
+                "/projects/{}/tasks?pageSize={TREE_PAGE}&page={page}",
+                project.id
+            )
+        ),
         api.get::<Graph>(who, format!("/projects/{}/graph", project.id)),
+        api.list::<Agent>(who, format!("/orgs/{org}/agents?pageSize=100")),
+        api.list::<Member>(who, format!("/orgs/{org}/members?pageSize=100")),
     );
     let (tasks, graph) = (tasks?, graph?);
+    let people = People {
+        agents: agents?.items,
+        members: members?.items,
+    };
     let page = TreePage {
         graph_truncated: graph.truncated,
         graph: (!graph.edges.is_empty()).then(|| Layout::of(&graph, Uuid::nil())),
         rows: rows(&tasks.items),
+        people,
+        pager: Pager::new(
+            &chrome.at("/tasks"),
+            &format!("project={}", project.id),
+            page,
+            TREE_PAGE,
+            tasks.total,
+        ),
         total: tasks.total,
         tasks: tasks.items,
         chrome,
@@ -179,7 +210,7 @@ pub async fn create(
                 &web,
                 &visit,
                 org,
-                Some(form.project),
+                (Some(form.project), 1),
                 Some(f.message),
                 f.status,
             )
@@ -195,8 +226,7 @@ struct TaskPage {
     chrome: Chrome,
     task: Task,
     project: Project,
-    agents: Vec<Agent>,
-    members: Vec<Member>,
+    people: People,
     versions: Vec<TaskVersion>,
     executions: Vec<Execution>,
     graph: Layout,
@@ -209,40 +239,16 @@ struct TaskPage {
 }
 
 impl TaskPage {
-    fn member_name(&self, id: &str) -> String {
-        self.members
-            .iter()
-            .find(|m| m.user_id.to_string() == id)
-            .map_or_else(|| "someone".to_owned(), |m| m.name.clone())
-    }
-
-    fn agent_name(&self, id: &str) -> String {
-        self.agents
-            .iter()
-            .find(|a| a.id.to_string() == id)
-            .map_or_else(|| "an agent".to_owned(), |a| a.spec.name.clone())
-    }
-
     /// Who holds the edit lock, in words.
     fn lock_holder(&self) -> Option<String> {
-        let holder = &self.task.lock.as_ref()?["holder"];
-        let id = holder["id"].as_str().unwrap_or_default();
-        Some(match holder["type"].as_str() {
-            Some("agent") => self.agent_name(id),
-            Some("user") => self.member_name(id),
-            _ => "an API key".to_owned(),
-        })
+        Some(self.people.holder(&self.task.lock.as_ref()?["holder"]))
     }
 
     fn assignee(&self) -> String {
-        let Some(a) = &self.task.assignee else {
-            return "nobody".to_owned();
-        };
-        let id = a["id"].as_str().unwrap_or_default();
-        match a["type"].as_str() {
-            Some("agent") => self.agent_name(id),
-            _ => self.member_name(id),
-        }
+        self.task
+            .assignee
+            .as_ref()
+            .map_or_else(|| "nobody".to_owned(), |a| self.people.assignee(a))
     }
 }
 
@@ -315,8 +321,10 @@ async fn render_task(
         graph: Layout::of(&graph, id),
         graph_ready: graph.ready,
         project: project?,
-        agents: agents?.items,
-        members: members?.items,
+        people: People {
+            agents: agents?.items,
+            members: members?.items,
+        },
         versions: versions?.items,
         executions: executions?.items,
         chrome,

@@ -1008,3 +1008,67 @@ fn dependencies_are_added_refused_as_cycles_and_drawn_for_the_project() {
         assert_eq!(page.status, 404, "{}", page.body);
     });
 }
+
+#[test]
+fn the_task_tree_names_assignees_and_pages_through_a_large_project() {
+    let dir = tempfile::tempdir().unwrap();
+    // 105 tasks made through the API in a moment: past the free plan's
+    // 60 writes a minute, which is not what this test is about.
+    let mut cmd = cadre(&dir.path().join("data"));
+    cmd.env("CADRE_LIMITS_ENABLED", "false");
+    let server = Running::serve(cmd);
+    runtime().block_on(async {
+        let mut ada = Browser::new(&server.base_url);
+        let org = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
+        let agent = ada
+            .create(
+                &format!("/orgs/{org}/agents"),
+                json!({"name": "Writer", "model": "gpt-4o-mini", "instructions": "Write."}),
+            )
+            .await;
+        let projects = ada
+            .api(
+                reqwest::Method::GET,
+                &format!("/orgs/{org}/projects"),
+                Value::Null,
+            )
+            .await;
+        let project = projects[0]["id"].as_str().unwrap().to_owned();
+        ada.create(
+            &format!("/projects/{project}/tasks"),
+            json!({"title": "Assigned one", "assignee": {"type": "agent", "id": agent}}),
+        )
+        .await;
+        for n in 0..104 {
+            ada.create(
+                &format!("/projects/{project}/tasks"),
+                json!({ "title": format!("Task number {n:03}") }),
+            )
+            .await;
+        }
+
+        let first = ada.get(&format!("/o/{org}/tasks")).await.body;
+        assert!(
+            first.contains("105 tasks") && first.contains("Page 1 of 2"),
+            "{first}"
+        );
+        let next = format!("href=\"/o/{org}/tasks?project={project}&page=2\"");
+        assert!(
+            first.replace("&#38;", "&").contains(&next),
+            "a link to the next page: {first}"
+        );
+        let shown = |body: &str| body.matches("class=\"line\"").count();
+        let second = ada
+            .get(&format!("/o/{org}/tasks?project={project}&page=2"))
+            .await
+            .body;
+        assert_eq!((shown(&first), shown(&second)), (100, 5));
+        assert!(second.contains("Page 2 of 2") && !second.contains("page=3"));
+        let assigned = if first.contains("Assigned one") {
+            &first
+        } else {
+            &second
+        };
+        assert!(assigned.contains("→ Writer"), "the assignee is named");
+    });
+}

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{Tab, query_value};
 use crate::Web;
 use crate::session::Visit;
-use crate::view::{Chrome, PageError, ago, html_as, pretty};
+use crate::view::{Chrome, PageError, Pager, ago, first_page, html_as, pretty};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -26,17 +26,6 @@ struct AuditEntry {
     ip: Option<String>,
     details: Value,
     hash: String,
-}
-
-impl AuditPage {
-    fn has_older(&self) -> bool {
-        u64::from(self.page) < self.pages
-    }
-
-    /// The filter, for the paging links.
-    fn action_query(&self) -> String {
-        query_value(&self.action)
-    }
 }
 
 impl AuditEntry {
@@ -72,21 +61,16 @@ struct AuditPage {
     tab: Tab,
     entries: Vec<AuditEntry>,
     verification: Verification,
-    page: u32,
-    pages: u64,
+    pager: Pager,
     action: String,
 }
 
 #[derive(Deserialize)]
 pub struct AuditFilter {
-    #[serde(default = "first")]
+    #[serde(default = "first_page")]
     page: u32,
     #[serde(default)]
     action: String,
-}
-
-fn first() -> u32 {
-    1
 }
 
 const AUDIT_PAGE: u32 = 50;
@@ -99,10 +83,21 @@ pub async fn audit(
 ) -> Result<Response, PageError> {
     let page = filter.page.max(1);
     let action = filter.action.trim().to_owned();
-    let mut path = format!("/orgs/{org}/audit-log?page={page}&pageSize={AUDIT_PAGE}");
-    if !action.is_empty() {
-        path.push_str(&format!("&action={}", query_value(&action)));
-    }
+    let query = if action.is_empty() {
+        String::new()
+    } else {
+        format!("action={}", query_value(&action))
+    };
+    let path = format!("/orgs/{org}/audit-log?page={page}&pageSize={AUDIT_PAGE}&{query}");
+    let pager = |total| {
+        Pager::new(
+            &format!("/o/{org}/settings/audit"),
+            &query,
+            page,
+            AUDIT_PAGE,
+            total,
+        )
+    };
     let (entries, verification) = futures_util::join!(
         web.api().list::<AuditEntry>(visit.caller(), path),
         web.api()
@@ -122,8 +117,7 @@ pub async fn audit(
                     entries: 0,
                     first_bad_seq: None,
                 },
-                page: 1,
-                pages: 1,
+                pager: pager(0),
                 action,
             };
             return html_as(StatusCode::FORBIDDEN, &page);
@@ -134,10 +128,9 @@ pub async fn audit(
     let page = AuditPage {
         chrome,
         tab,
-        pages: entries.total.div_ceil(u64::from(AUDIT_PAGE)).max(1),
+        pager: pager(entries.total),
         entries: entries.items,
         verification,
-        page,
         action,
     };
     html_as(StatusCode::OK, &page)
