@@ -107,6 +107,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(web: Web) -> Router<S> {
             get(agents::detail).post(agents::update),
         )
         .route("/o/{org}/agents/{id}/status", post(agents::set_status))
+        .route("/o/{org}/agents/{id}/delete", post(agents::delete))
         .route("/o/{org}/agents/{id}/diff", get(agents::diff))
         .route("/o/{org}/tasks", get(tasks::tree).post(tasks::create))
         .route(
@@ -114,6 +115,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(web: Web) -> Router<S> {
             get(tasks::detail).post(tasks::update),
         )
         .route("/o/{org}/tasks/{id}/run", post(tasks::run))
+        .route("/o/{org}/tasks/{id}/delete", post(tasks::delete))
+        .route("/o/{org}/projects", post(tasks::create_project))
+        .route("/o/{org}/projects/{id}", post(tasks::update_project))
         .route("/o/{org}/tasks/{id}/rollback", post(tasks::rollback))
         .route("/o/{org}/tasks/{id}/dependencies", post(tasks::dependency))
         .route("/o/{org}/executions", get(executions::list))

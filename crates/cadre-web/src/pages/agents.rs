@@ -378,6 +378,25 @@ pub async fn set_status(
     Ok(Redirect::to(&format!("/o/{org}/agents/{id}")).into_response())
 }
 
+/// Deletes an agent; its executions and their traces stay readable.
+pub async fn delete(
+    State(web): State<Web>,
+    visit: Visit,
+    Path((org, id)): Path<(Uuid, Uuid)>,
+    Posted(_): Posted<Value>,
+) -> Result<Response, PageError> {
+    read_in_org::<Agent>(&web, &visit, org, format!("/agents/{id}")).await?;
+    web.api()
+        .send(
+            visit.caller(),
+            Method::DELETE,
+            format!("/agents/{id}"),
+            None,
+        )
+        .await?;
+    Ok(Redirect::to(&format!("/o/{org}/agents")).into_response())
+}
+
 #[derive(Template)]
 #[template(path = "agent_diff.html")]
 struct DiffPage {

@@ -228,8 +228,21 @@ pub struct Project {
     pub id: Uuid,
     pub org_id: Uuid,
     pub name: String,
+    #[serde(default)]
+    pub description: String,
     pub workflow_states: Vec<String>,
+    #[serde(default)]
+    pub auto_run: bool,
+    #[serde(default)]
+    pub require_review: bool,
     pub is_default: bool,
+}
+
+impl Project {
+    /// The workflow states as the project form shows them.
+    pub fn states(&self) -> String {
+        self.workflow_states.join(", ")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -450,6 +450,117 @@ pub async fn dependency(
     after_write(&web, &visit, org, id, answer.map(|_| ())).await
 }
 
+/// Deletes the task (soft: its executions, outputs and history stay
+/// readable) and goes back to its project.
+pub async fn delete(
+    State(web): State<Web>,
+    visit: Visit,
+    Path((org, id)): Path<(Uuid, Uuid)>,
+    Posted(_): Posted<Value>,
+) -> Result<Response, PageError> {
+    let task: Task = read_in_org(&web, &visit, org, format!("/tasks/{id}")).await?;
+    let answer = web
+        .api()
+        .send(visit.caller(), Method::DELETE, format!("/tasks/{id}"), None)
+        .await;
+    match answer {
+        Ok(_) => Ok(
+            Redirect::to(&format!("/o/{org}/tasks?project={}", task.project_id)).into_response(),
+        ),
+        Err(f) => after_write(&web, &visit, org, id, Err(f)).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ProjectForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    /// Comma- or line-separated, in order; blank keeps the default ones.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    workflow_states: Option<String>,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    auto_run: Option<String>,
+    #[serde(default)]
+    require_review: Option<String>,
+}
+
+impl ProjectForm {
+    fn body(&self) -> Value {
+        let mut body = json!({
+            "name": self.name.trim(),
+            "description": self.description.trim(),
+            "autoRun": self.auto_run.is_some(),
+            "requireReview": self.require_review.is_some(),
+        });
+        if let Some(states) = &self.workflow_states {
+            let states: Vec<&str> = states
+                .split([',', '\n'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            body["workflowStates"] = json!(states);
+        }
+        body
+    }
+}
+
+/// Creates a project and shows its (empty) tree.
+pub async fn create_project(
+    State(web): State<Web>,
+    visit: Visit,
+    Path(org): Path<Uuid>,
+    Posted(form): Posted<ProjectForm>,
+) -> Result<Response, PageError> {
+    let answer = web
+        .api()
+        .send(
+            visit.caller(),
+            Method::POST,
+            format!("/orgs/{org}/projects"),
+            Some(&form.body()),
+        )
+        .await;
+    match answer {
+        Ok(project) => {
+            let id = project["id"].as_str().unwrap_or_default();
+            Ok(Redirect::to(&format!("/o/{org}/tasks?project={id}")).into_response())
+        }
+        Err(f) if f.shown_on_page() => {
+            render_tree(&web, &visit, org, (None, 1), Some(f.message), f.status).await
+        }
+        Err(f) => Err(f.into()),
+    }
+}
+
+/// Changes a project's name, description, workflow and auto-run.
+pub async fn update_project(
+    State(web): State<Web>,
+    visit: Visit,
+    Path((org, id)): Path<(Uuid, Uuid)>,
+    Posted(form): Posted<ProjectForm>,
+) -> Result<Response, PageError> {
+    read_in_org::<Project>(&web, &visit, org, format!("/projects/{id}")).await?;
+    let answer = web
+        .api()
+        .send(
+            visit.caller(),
+            Method::PATCH,
+            format!("/projects/{id}"),
+            Some(&form.body()),
+        )
+        .await;
+    match answer {
+        Ok(_) => Ok(Redirect::to(&format!("/o/{org}/tasks?project={id}")).into_response()),
+        Err(f) if f.shown_on_page() => {
+            render_tree(&web, &visit, org, (Some(id), 1), Some(f.message), f.status).await
+        }
+        Err(f) => Err(f.into()),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct RollbackForm {
     version: i64,

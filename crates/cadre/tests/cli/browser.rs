@@ -454,7 +454,7 @@ fn in_a_real_browser_a_person_goes_from_sign_up_to_an_approved_agents_output() {
         ada.go(&format!("/o/{org}/tasks")).await;
         ada.fill("input[name=title]", "Compare note-taking apps' pricing")
             .await;
-        ada.click("form.stack button.primary").await;
+        ada.click("section[aria-labelledby=new-task] button.primary").await;
         ada.sees("Run with an agent").await;
         ada.click("form[action$='/run'] button[type=submit]").await;
 
@@ -528,7 +528,7 @@ fn in_a_real_browser_a_person_goes_from_sign_up_to_an_approved_agents_output() {
         let vic_org = vic.create_org("Vic's Co").await;
         vic.go(&format!("/o/{vic_org}/tasks")).await;
         vic.fill("input[name=title]", "Secret plan").await;
-        vic.click("form.stack button.primary").await;
+        vic.click("section[aria-labelledby=new-task] button.primary").await;
         vic.sees("Run with an agent").await;
         let secret_task = vic.path().await;
         vic.go(&invitation).await;

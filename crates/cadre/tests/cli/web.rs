@@ -1072,3 +1072,123 @@ fn the_task_tree_names_assignees_and_pages_through_a_large_project() {
         assert!(assigned.contains("→ Writer"), "the assignee is named");
     });
 }
+
+#[test]
+fn projects_are_made_and_changed_and_tasks_and_agents_deleted_from_their_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::serve(cadre(&dir.path().join("data")));
+    runtime().block_on(async {
+        let mut ada = Browser::new(&server.base_url);
+        let org = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
+        ada.get(&format!("/o/{org}/tasks")).await;
+
+        // A project with its own workflow, made and then changed on the page.
+        let page = ada
+            .post(&format!("/o/{org}/projects"), &[("name", "")])
+            .await;
+        assert_eq!(page.status, 400, "{}", page.body);
+        let page = ada
+            .post(
+                &format!("/o/{org}/projects"),
+                &[
+                    ("name", "Launch"),
+                    ("workflow_states", "todo, doing,\ndone"),
+                    ("auto_run", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let project = page.location.rsplit('=').next().unwrap().to_owned();
+        let read = ada
+            .api(
+                reqwest::Method::GET,
+                &format!("/projects/{project}"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(read["workflowStates"], json!(["todo", "doing", "done"]));
+        assert_eq!(
+            (read["autoRun"].clone(), read["requireReview"].clone()),
+            (json!(true), json!(false))
+        );
+        let page = ada.get(&page.location).await;
+        assert!(
+            page.body.contains("value=\"todo, doing, done\""),
+            "{}",
+            page.body
+        );
+        let page = ada
+            .post(
+                &format!("/o/{org}/projects/{project}"),
+                &[
+                    ("name", "Launch v2"),
+                    ("workflow_states", "todo, done"),
+                    ("require_review", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let read = ada
+            .api(
+                reqwest::Method::GET,
+                &format!("/projects/{project}"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(read["name"], "Launch v2");
+        assert_eq!(
+            (read["autoRun"].clone(), read["requireReview"].clone()),
+            (json!(false), json!(true))
+        );
+
+        // A task deleted from its page leaves the tree; its page is gone.
+        let task = ada
+            .create(
+                &format!("/projects/{project}/tasks"),
+                json!({"title": "Write the post"}),
+            )
+            .await;
+        ada.get(&format!("/o/{org}/tasks/{task}")).await;
+        let page = ada
+            .post(&format!("/o/{org}/tasks/{task}/delete"), &[])
+            .await;
+        assert_eq!(page.location, format!("/o/{org}/tasks?project={project}"));
+        assert!(
+            !ada.get(&page.location)
+                .await
+                .body
+                .contains("Write the post")
+        );
+        assert_eq!(ada.get(&format!("/o/{org}/tasks/{task}")).await.status, 404);
+
+        // So does an agent.
+        let agent = ada
+            .create(
+                &format!("/orgs/{org}/agents"),
+                json!({"name": "Short-lived", "model": "gpt-4o-mini", "instructions": "x"}),
+            )
+            .await;
+        ada.get(&format!("/o/{org}/agents/{agent}")).await;
+        let page = ada
+            .post(&format!("/o/{org}/agents/{agent}/delete"), &[])
+            .await;
+        assert_eq!(page.location, format!("/o/{org}/agents"));
+        assert!(!ada.get(&page.location).await.body.contains("Short-lived"));
+
+        // Another org can do none of it.
+        let mut eve = Browser::new(&server.base_url);
+        eve.sign_up_with_org("Eve", "eve@example.com", "Eve's")
+            .await;
+        let page = eve
+            .post(
+                &format!("/o/{org}/projects/{project}"),
+                &[("name", "pwned")],
+            )
+            .await;
+        assert_eq!(page.status, 404, "{}", page.body);
+        let page = eve
+            .post(&format!("/o/{org}/projects"), &[("name", "planted")])
+            .await;
+        assert_eq!(page.status, 404, "{}", page.body);
+    });
+}
