@@ -86,7 +86,7 @@ impl Web {
 
 /// The UI's routes, to merge beside the API (`cadre_server::router_with`).
 pub fn router<S: Clone + Send + Sync + 'static>(web: Web) -> Router<S> {
-    use pages::{agents, approvals, auth, chat, executions, home, settings, tasks};
+    use pages::{account, agents, approvals, auth, chat, executions, home, settings, tasks};
     let pages = Router::new()
         .route("/", get(home::root))
         .route("/login", get(auth::login_page).post(auth::login))
@@ -125,11 +125,20 @@ pub fn router<S: Clone + Send + Sync + 'static>(web: Web) -> Router<S> {
         .route("/o/{org}/executions/{id}/{action}", post(executions::act))
         .route("/o/{org}/approvals", get(approvals::inbox))
         .route("/o/{org}/approvals/{id}/{verdict}", post(approvals::decide))
+        .route("/o/{org}/account", get(account::page).post(account::update))
         .route("/o/{org}/chat", get(chat::index).post(chat::send))
         .route("/o/{org}/chat/stream", post(chat::stream))
         .route("/o/{org}/chat/{id}", get(chat::session))
         .route("/o/{org}/chat/{id}/delete", post(chat::delete))
         .route("/o/{org}/settings", get(settings::index))
+        .route(
+            "/o/{org}/settings/general",
+            get(settings::general).post(settings::update_general),
+        )
+        .route(
+            "/o/{org}/settings/general/delete",
+            post(settings::delete_org),
+        )
         .route(
             "/o/{org}/settings/members",
             get(settings::members).post(settings::invite),

@@ -1,5 +1,6 @@
 //! One module per screen; [`model`] holds what they read from the API.
 
+pub mod account;
 pub mod agents;
 pub mod approvals;
 pub mod auth;

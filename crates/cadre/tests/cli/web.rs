@@ -1192,3 +1192,126 @@ fn projects_are_made_and_changed_and_tasks_and_agents_deleted_from_their_pages()
         assert_eq!(page.status, 404, "{}", page.body);
     });
 }
+
+#[test]
+fn the_org_and_ones_own_account_are_changed_and_the_org_deleted_from_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::serve(cadre(&dir.path().join("data")));
+    runtime().block_on(async {
+        let mut ada = Browser::new(&server.base_url);
+        let org = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
+        let general = format!("/o/{org}/settings/general");
+
+        // Name, slug and the hosts agents may reach, kept beside other settings.
+        ada.api(
+            reqwest::Method::PATCH,
+            &format!("/orgs/{org}"),
+            json!({"settings": {"note": "kept"}}),
+        )
+        .await;
+        ada.get(&general).await;
+        let page = ada
+            .post(
+                &general,
+                &[
+                    ("name", "Acme Inc"),
+                    ("slug", "acme-inc"),
+                    ("egress_allow", "crm.internal:8443\nerp.internal"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let read = ada
+            .api(reqwest::Method::GET, &format!("/orgs/{org}"), Value::Null)
+            .await;
+        assert_eq!(
+            (read["name"].clone(), read["slug"].clone()),
+            (json!("Acme Inc"), json!("acme-inc"))
+        );
+        assert_eq!(
+            read["settings"],
+            json!({"note": "kept", "egress": {"allow": ["crm.internal:8443", "erp.internal"]}})
+        );
+        let page = ada.get(&general).await;
+        assert!(
+            page.body.contains("crm.internal:8443\nerp.internal"),
+            "{}",
+            page.body
+        );
+
+        // One's own account: a new name, then a new password that signs in.
+        let account = format!("/o/{org}/account");
+        ada.get(&account).await;
+        let page = ada
+            .post(
+                &account,
+                &[("name", "Ada L."), ("email", "ada@example.com")],
+            )
+            .await;
+        assert_eq!(page.location, format!("{account}?saved=1"), "{}", page.body);
+        assert!(ada.get(&page.location).await.body.contains("Ada L."));
+        let page = ada
+            .post(
+                &account,
+                &[
+                    ("current_password", "wrong guess"),
+                    ("new_password", "an even longer one"),
+                ],
+            )
+            .await;
+        assert!(
+            page.status >= 400 && page.body.contains("role=\"alert\""),
+            "{}",
+            page.body
+        );
+        ada.get(&account).await;
+        let page = ada
+            .post(
+                &account,
+                &[
+                    ("current_password", "correct horse battery"),
+                    ("new_password", "an even longer one"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let mut again = Browser::new(&server.base_url);
+        again.get("/login").await;
+        let page = again
+            .post(
+                "/login",
+                &[
+                    ("email", "ada@example.com"),
+                    ("password", "an even longer one"),
+                    ("next", ""),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "the new password signs in: {}", page.body);
+
+        // Another org can change nothing here.
+        let mut eve = Browser::new(&server.base_url);
+        eve.sign_up_with_org("Eve", "eve@example.com", "Eve's")
+            .await;
+        let page = eve
+            .post(&general, &[("name", "pwned"), ("slug", "pwned")])
+            .await;
+        assert_eq!(page.status, 404, "{}", page.body);
+
+        // Deleting asks for the name typed again.
+        let mut ada = again;
+        ada.get(&general).await;
+        let delete = format!("{general}/delete");
+        let page = ada.post(&delete, &[("confirm", "Acme")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains("Type the organization"));
+        let page = ada.post(&delete, &[("confirm", "Acme Inc")]).await;
+        assert_eq!(
+            (page.status, page.location.as_str()),
+            (303, "/"),
+            "{}",
+            page.body
+        );
+        assert_eq!(ada.get(&format!("/o/{org}")).await.status, 404);
+    });
+}

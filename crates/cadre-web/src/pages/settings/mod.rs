@@ -6,6 +6,7 @@
 
 mod audit;
 mod budgets;
+mod general;
 mod invitation;
 mod keys;
 mod members;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 
 pub use audit::audit;
 pub use budgets::{budgets, set_plan};
+pub use general::{delete as delete_org, general, update as update_general};
 pub use invitation::{accept_invitation, invitation_page};
 pub use keys::{create_key, keys, revoke_key};
 pub use members::{change_member, invite, members, revoke_invitation};
@@ -30,6 +32,7 @@ use crate::view::{Chrome, PageError};
 
 /// The settings tabs, in order: (path segment, label).
 const TABS: &[(&str, &str)] = &[
+    ("general", "General"),
     ("members", "Members"),
     ("keys", "API keys"),
     ("models", "Models"),
