@@ -107,7 +107,8 @@ pub async fn audit(
         (Ok(e), Ok(v)) => (e, v),
         // Members and viewers are refused the log: say so on the tab.
         (Err(f), _) | (_, Err(f)) if f.status == StatusCode::FORBIDDEN => {
-            let (chrome, tab) = Tab::load(&web, &visit, org, "audit", Some(f.message)).await?;
+            let refused = Err((f.status, f.message));
+            let (chrome, tab, status) = Tab::load(&web, &visit, org, "audit", refused).await?;
             let page = AuditPage {
                 chrome,
                 tab,
@@ -120,11 +121,11 @@ pub async fn audit(
                 pager: pager(0),
                 action,
             };
-            return html_as(StatusCode::FORBIDDEN, &page);
+            return html_as(status, &page);
         }
         (Err(f), _) | (_, Err(f)) => return Err(f.into()),
     };
-    let (chrome, tab) = Tab::load(&web, &visit, org, "audit", None).await?;
+    let (chrome, tab, status) = Tab::load(&web, &visit, org, "audit", Ok(StatusCode::OK)).await?;
     let page = AuditPage {
         chrome,
         tab,
@@ -133,5 +134,5 @@ pub async fn audit(
         verification,
         action,
     };
-    html_as(StatusCode::OK, &page)
+    html_as(status, &page)
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Tab, refused, split};
+use super::{Outcome, Tab, refused};
 use crate::Web;
 use crate::form::Posted;
 use crate::pages::model::{Agent, Usage};
@@ -117,10 +117,9 @@ async fn render_budgets(
     web: &Web,
     visit: &Visit,
     org: Uuid,
-    outcome: Result<StatusCode, (StatusCode, String)>,
+    outcome: Outcome,
 ) -> Result<Response, PageError> {
-    let (status, error) = split(outcome);
-    let (chrome, tab) = Tab::load(web, visit, org, "budgets", error).await?;
+    let (chrome, tab, status) = Tab::load(web, visit, org, "budgets", outcome).await?;
     let (usage, agents) = futures_util::join!(
         web.api()
             .get::<Usage>(visit.caller(), format!("/orgs/{org}/usage")),

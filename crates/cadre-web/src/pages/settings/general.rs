@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Tab, refused, split};
+use super::{Outcome, Tab, refused};
 use crate::Web;
 use crate::form::Posted;
 use crate::session::Visit;
@@ -62,10 +62,9 @@ async fn render(
     web: &Web,
     visit: &Visit,
     org: Uuid,
-    outcome: Result<StatusCode, (StatusCode, String)>,
+    outcome: Outcome,
 ) -> Result<Response, PageError> {
-    let (status, error) = split(outcome);
-    let (chrome, tab) = Tab::load(web, visit, org, "general", error).await?;
+    let (chrome, tab, status) = Tab::load(web, visit, org, "general", outcome).await?;
     let read = web
         .api()
         .get::<Org>(visit.caller(), format!("/orgs/{org}"))

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Tab, refused, split};
+use super::{Outcome, Tab, refused};
 use crate::Web;
 use crate::form::Posted;
 use crate::session::Visit;
@@ -67,21 +67,19 @@ async fn render_keys(
     visit: &Visit,
     org: Uuid,
     created: Option<ApiKey>,
-    outcome: Result<StatusCode, (StatusCode, String)>,
+    outcome: Outcome,
 ) -> Result<Response, PageError> {
-    let (status, mut error) = split(outcome);
-    let frame_error = error.take();
     let listed = web
         .api()
         .get::<Vec<ApiKey>>(visit.caller(), format!("/api-keys?orgId={org}"))
         .await;
     // Keys are for admins: a member sees why the tab is empty.
-    let (keys, error) = match listed {
-        Ok(keys) => (keys, frame_error),
-        Err(f) if f.status == StatusCode::FORBIDDEN => (Vec::new(), Some(f.message)),
+    let (keys, outcome) = match listed {
+        Ok(keys) => (keys, outcome),
+        Err(f) if f.status == StatusCode::FORBIDDEN => (Vec::new(), Err((f.status, f.message))),
         Err(f) => return Err(f.into()),
     };
-    let (chrome, tab) = Tab::load(web, visit, org, "keys", error).await?;
+    let (chrome, tab, status) = Tab::load(web, visit, org, "keys", outcome).await?;
     let page = KeysPage {
         chrome,
         tab,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Tab, refused, split};
+use super::{Outcome, Tab, refused};
 use crate::Web;
 use crate::form::Posted;
 use crate::session::Visit;
@@ -72,10 +72,9 @@ async fn render_members(
     visit: &Visit,
     org: Uuid,
     invited: Option<Invitation>,
-    outcome: Result<StatusCode, (StatusCode, String)>,
+    outcome: Outcome,
 ) -> Result<Response, PageError> {
-    let (status, error) = split(outcome);
-    let (chrome, tab) = Tab::load(web, visit, org, "members", error).await?;
+    let (chrome, tab, status) = Tab::load(web, visit, org, "members", outcome).await?;
     let members = web
         .api()
         .get::<Vec<Member>>(visit.caller(), format!("/orgs/{org}/members"))

@@ -40,6 +40,10 @@ const TABS: &[(&str, &str)] = &[
     ("audit", "Audit log"),
 ];
 
+/// How a tab is drawn: with a status (200, or 201 after something was
+/// made), or again with what was refused and the refusal's status.
+type Outcome = Result<StatusCode, (StatusCode, String)>;
+
 /// Which settings tab a page is, and what went wrong on it.
 struct Tab {
     name: &'static str,
@@ -48,18 +52,22 @@ struct Tab {
 }
 
 impl Tab {
-    /// The page's frame and tab.
+    /// The page's frame, its tab, and the status to answer with.
     async fn load(
         web: &Web,
         visit: &Visit,
         org: Uuid,
         name: &'static str,
-        error: Option<String>,
-    ) -> Result<(Chrome, Tab), PageError> {
+        outcome: Outcome,
+    ) -> Result<(Chrome, Tab, StatusCode), PageError> {
         let label = TABS.iter().find(|(t, _)| *t == name).map_or("", |(_, l)| l);
         let chrome =
             Chrome::load(web, visit, org, "settings", format!("Settings · {label}")).await?;
-        Ok((chrome, Tab { name, error }))
+        let (status, error) = match outcome {
+            Ok(status) => (status, None),
+            Err((status, message)) => (status, Some(message)),
+        };
+        Ok((chrome, Tab { name, error }, status))
     }
 
     fn all(&self) -> &'static [(&'static str, &'static str)] {
@@ -83,13 +91,6 @@ fn refused(failure: ApiFailure) -> Result<(StatusCode, String), PageError> {
 
 pub async fn index(Path(org): Path<Uuid>) -> Redirect {
     Redirect::to(&format!("/o/{org}/settings/members"))
-}
-
-fn split(outcome: Result<StatusCode, (StatusCode, String)>) -> (StatusCode, Option<String>) {
-    match outcome {
-        Ok(status) => (status, None),
-        Err((status, message)) => (status, Some(message)),
-    }
 }
 
 /// A query value, percent-encoded.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Tab, refused, split};
+use super::{Outcome, Tab, refused};
 use crate::Web;
 use crate::form::{Posted, blank_is_none};
 use crate::session::Visit;
@@ -62,10 +62,9 @@ async fn render_models(
     web: &Web,
     visit: &Visit,
     org: Uuid,
-    outcome: Result<StatusCode, (StatusCode, String)>,
+    outcome: Outcome,
 ) -> Result<Response, PageError> {
-    let (status, error) = split(outcome);
-    let (chrome, tab) = Tab::load(web, visit, org, "models", error).await?;
+    let (chrome, tab, status) = Tab::load(web, visit, org, "models", outcome).await?;
     let models = web
         .api()
         .get::<Vec<Model>>(visit.caller(), format!("/orgs/{org}/models"))
