@@ -256,7 +256,6 @@ impl Step {
                 memories: Vec::new(),
                 intent_started: None,
                 intent_finished: None,
-                agent_status: None,
                 task_done: None,
                 task_failed: None,
                 agent_id: ex.agent_id,
@@ -342,7 +341,6 @@ impl Step {
                 .unwrap_or_else(|| "failed".into());
             self.commit.task_failed = Some((ex.task_id, error));
         }
-        self.commit.agent_status = Some((ex.agent_id, "idle".into()));
         if let Some(parent) = ex.parent_id {
             self.commit.jobs.push(advance_job(
                 parent,
@@ -576,7 +574,6 @@ impl Engine {
                 step.event("decision", json!({ "decision": "resumed" }));
             }
             step.status("running");
-            step.commit.agent_status = Some((ex.agent_id, "working".into()));
         }
 
         // A parked execution first takes in what it waited for.

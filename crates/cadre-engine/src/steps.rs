@@ -188,7 +188,6 @@ impl Engine {
                 step.commit.jobs.push(timer);
                 step.commit.approvals.push(approval);
                 step.status("waiting_approval");
-                step.commit.agent_status = Some((ctx.ex.agent_id, "waiting_approval".into()));
                 self.commit(ctx.tenant, step, Next::Stop).await
             }
             ToolPolicy::Auto => self.run_tool(ctx, step, call).await,

@@ -1,6 +1,8 @@
 //! Agents, their versions and the template catalogue; starting an
 //! execution of an agent on a task.
 
+use std::collections::HashMap;
+
 use axum::extract::State;
 use axum::response::Response;
 use cadre_engine::{spec, templates};
@@ -35,17 +37,52 @@ pub(crate) struct AgentOut {
     updated_at: time::OffsetDateTime,
 }
 
-impl From<AgentRow> for AgentOut {
-    fn from(a: AgentRow) -> Self {
+impl AgentOut {
+    fn new(a: AgentRow, activity: &Activity) -> Self {
         Self {
             spec: a.spec(),
+            status: activity.status(&a),
             id: a.id,
             org_id: a.org_id,
-            status: a.status,
             version: a.version,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
+    }
+}
+
+/// What an org's agents are doing, read from their unfinished executions
+/// (SPEC §3's agent status): `disabled` when a person disabled it, else
+/// `working` with an execution queued or running, `waiting_approval` or
+/// `waiting_input` with one waiting for a person, `idle` otherwise.
+#[derive(Default)]
+struct Activity(HashMap<Uuid, Vec<String>>);
+
+impl Activity {
+    async fn of(state: &AppState, tenant: cadre_types::Tenant) -> ApiResult<Activity> {
+        let mut by_agent: HashMap<Uuid, Vec<String>> = HashMap::new();
+        for (agent, status, _) in state.store().agents().agent_activity(tenant).await? {
+            by_agent.entry(agent).or_default().push(status);
+        }
+        Ok(Activity(by_agent))
+    }
+
+    fn status(&self, agent: &AgentRow) -> String {
+        if agent.status == "disabled" {
+            return agent.status.clone();
+        }
+        let live = self.0.get(&agent.id).map(Vec::as_slice).unwrap_or_default();
+        let has = |s: &str| live.iter().any(|l| l == s);
+        let status = if has("queued") || has("running") {
+            "working"
+        } else if has("waiting_approval") {
+            "waiting_approval"
+        } else if has("waiting_input") {
+            "waiting_input"
+        } else {
+            "idle"
+        };
+        status.to_owned()
     }
 }
 
@@ -199,8 +236,11 @@ pub(crate) async fn list_agents_handler(
     let page = page.page()?;
     let tenant = caller.authorize(org_id).await?;
     let (rows, total) = state.store().agents().agents(tenant, page).await?;
+    let activity = Activity::of(&state, tenant).await?;
     Ok(ApiList::new(
-        rows.into_iter().map(Into::into).collect(),
+        rows.into_iter()
+            .map(|a| AgentOut::new(a, &activity))
+            .collect(),
         page,
         total,
     ))
@@ -253,7 +293,11 @@ pub(crate) async fn create_agent_handler(
             cadre_types::time::now(),
         )
         .await?;
-    Ok(ApiResponse::created(row.into()))
+    // A new agent has no executions yet.
+    Ok(ApiResponse::created(AgentOut::new(
+        row,
+        &Activity::default(),
+    )))
 }
 
 pub(crate) async fn agent_tenant(
@@ -275,9 +319,9 @@ pub(crate) async fn get_agent_handler(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiResponse<AgentOut>> {
     let tenant = agent_tenant(&state, &caller, id).await?;
-    Ok(ApiResponse::ok(
-        state.store().agents().agent(tenant, id).await?.into(),
-    ))
+    let row = state.store().agents().agent(tenant, id).await?;
+    let activity = Activity::of(&state, tenant).await?;
+    Ok(ApiResponse::ok(AgentOut::new(row, &activity)))
 }
 
 /// Change an agent: a new version.
@@ -321,7 +365,8 @@ pub(crate) async fn update_agent_handler(
             .set_agent_status(tenant, id, status, now)
             .await?;
     }
-    Ok(ApiResponse::ok(row.into()))
+    let activity = Activity::of(&state, tenant).await?;
+    Ok(ApiResponse::ok(AgentOut::new(row, &activity)))
 }
 
 /// Delete an agent (soft: its versions and executions stay).

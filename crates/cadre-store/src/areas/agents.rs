@@ -109,7 +109,8 @@ pub trait AgentQueries: Send + Sync {
         by: Option<Uuid>,
         at: OffsetDateTime,
     ) -> Result<AgentRow>;
-    /// `idle`, `working`, `waiting_approval`, `error` or `disabled`.
+    /// `idle` or `disabled`: what people set. What an agent is doing is
+    /// read from its executions ([`AgentQueries::agent_activity`]).
     async fn set_agent_status(
         &self,
         tenant: Tenant,
@@ -119,6 +120,9 @@ pub trait AgentQueries: Send + Sync {
     ) -> Result<AgentRow>;
     /// Soft delete: versions and executions stay.
     async fn delete_agent(&self, tenant: Tenant, id: Uuid, at: OffsetDateTime) -> Result<()>;
+    /// How many unfinished executions each agent of the org has, by
+    /// status: `(agent, status, count)`.
+    async fn agent_activity(&self, tenant: Tenant) -> Result<Vec<(Uuid, String, i64)>>;
     /// Versions, newest first (deleted agents' too).
     async fn agent_versions(&self, tenant: Tenant, id: Uuid) -> Result<Vec<AgentVersionRow>>;
     async fn agent_version(
@@ -256,6 +260,18 @@ super::for_both_backends!(AgentQueries {
         .bind(status)
         .bind(at)
         .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn agent_activity(&self, tenant: Tenant) -> Result<Vec<(Uuid, String, i64)>> {
+        // The predicate is the partial index `executions_live`'s, word for word.
+        Ok(sqlx::query_as::<_, (Uuid, String, i64)>(
+            "SELECT agent_id, status, COUNT(*) FROM executions
+             WHERE org_id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')
+             GROUP BY agent_id, status",
+        )
+        .bind(tenant.org_id())
+        .fetch_all(&self.pool)
         .await?)
     }
 

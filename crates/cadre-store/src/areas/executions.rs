@@ -251,8 +251,6 @@ pub struct StepCommit {
     pub intent_started: Option<NewIntent>,
     /// `(call id, result)` of an intent whose tool has run.
     pub intent_finished: Option<(String, Value)>,
-    /// `(agent, status)`.
-    pub agent_status: Option<(Uuid, String)>,
     /// The execution succeeded: its task moves to the project's last
     /// workflow state (`review` when the project requires review).
     pub task_done: Option<Uuid>,
@@ -761,15 +759,6 @@ macro_rules! apply_step {
                     .execute(&mut *$tx)
                     .await?;
             }
-            if let Some((agent, status)) = &$c.agent_status {
-                sqlx::query("UPDATE agents SET status = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND status <> 'disabled'")
-                    .bind($org)
-                    .bind(agent)
-                    .bind(status)
-                    .bind($c.at)
-                    .execute(&mut *$tx)
-                    .await?;
-            }
             if let Some(task) = $c.task_done {
                 let project: Option<(Json<Vec<String>>, bool)> = sqlx::query_as(
                     "SELECT p.workflow_states, p.require_review FROM projects p JOIN tasks t ON t.project_id = p.id
@@ -850,7 +839,6 @@ fn is_plain(c: &StepCommit) -> bool {
         && c.expired_approvals.is_empty()
         && c.intent_started.is_none()
         && c.intent_finished.is_none()
-        && c.agent_status.is_none()
         && c.task_done.is_none()
         && c.task_failed.is_none()
         && c.cancel_children.is_empty()

@@ -106,7 +106,6 @@ fn step(id: Uuid, seq: i64, steps: i64) -> StepCommit {
         memories: vec![],
         intent_started: None,
         intent_finished: None,
-        agent_status: None,
         task_done: None,
         task_failed: None,
         agent_id: Uuid::nil(),

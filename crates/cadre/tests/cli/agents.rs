@@ -540,6 +540,11 @@ fn tool_loop_with_an_edited_approval(env: &[(&str, &str)]) {
         w.hits.lock().unwrap().is_empty(),
         "nothing is sent before approval"
     );
+    // The agent's status is what its executions are doing.
+    assert_eq!(
+        w.get(&format!("/api/v1/agents/{agent}"))["status"],
+        "waiting_approval"
+    );
     let approval = w.pending_approval();
     assert_eq!(approval["action"], "http_request");
     assert_eq!(approval["details"]["body"], "original");
@@ -578,6 +583,7 @@ fn tool_loop_with_an_edited_approval(env: &[(&str, &str)]) {
     let done = w.finished(&id);
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["steps"], 5, "3 model calls and 2 tool calls: {done}");
+    assert_eq!(w.get(&format!("/api/v1/agents/{agent}"))["status"], "idle");
     // The stream carried the decision, every step the engine committed
     // after the head (ids continue the trace) and the final state, then
     // ended.
