@@ -44,7 +44,7 @@ function parse(block) {
 async function send(message) {
   const sessionField = form.elements.session_id;
   const body = { message };
-  if (sessionField.value) body.session_id = sessionField.value;
+  if (sessionField.value) body.sessionId = sessionField.value;
   errorBox.hidden = true;
   document.body.dataset.busy = '1';
   const button = form.querySelector('button[type="submit"]');

@@ -152,25 +152,19 @@ impl Api {
         }
     }
 
-    /// A request whose answer is passed on as it comes (a server-sent
-    /// event stream); a refusal is read like any other.
-    pub async fn stream(
+    /// A script's JSON request passed to the API as it came, and the API's
+    /// answer passed back as it comes: an event stream, or the API's own
+    /// error envelope (so bad input is refused by the API's own rules and
+    /// in its own words).
+    pub async fn forward(
         &self,
         who: Caller<'_>,
         method: Method,
         path: impl Into<String>,
-        body: Option<&Value>,
+        json: axum::body::Bytes,
     ) -> Result<Response, ApiFailure> {
-        let response = self.respond(who, method, &path.into(), body).await?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let bytes = read(response).await?;
-        Err(refusal(
-            status,
-            &serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        ))
+        let request = self.request(who, method, &path.into(), Some(Body::from(json)))?;
+        Ok(self.answer(request).await)
     }
 
     async fn respond(
@@ -180,12 +174,16 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Response, ApiFailure> {
+        let body = body.map(|json| Body::from(json.to_string()));
         let request = self.request(who, method, path, body)?;
-        self.router
-            .clone()
-            .oneshot(request)
-            .await
-            .map_err(|never| match never {})
+        Ok(self.answer(request).await)
+    }
+
+    async fn answer(&self, request: Request<Body>) -> Response {
+        match self.router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
     }
 
     fn request(
@@ -193,7 +191,7 @@ impl Api {
         who: Caller<'_>,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        json: Option<Body>,
     ) -> Result<Request<Body>, ApiFailure> {
         let is_read = method == Method::GET;
         let mut builder = Request::builder()
@@ -202,10 +200,10 @@ impl Api {
         if let Some(token) = who.token {
             builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
-        let body = match body {
+        let body = match json {
             Some(json) => {
                 builder = builder.header(header::CONTENT_TYPE, "application/json");
-                Body::from(json.to_string())
+                json
             }
             None => Body::empty(),
         };

@@ -278,24 +278,21 @@ super::for_both_backends!(GraphQueries {
             .bind(i64::from(limit))
             .fetch_all(&mut *tx)
             .await?;
-        // The far ends in other projects, read by id.
-        let mut known: std::collections::HashSet<Uuid> = nodes.iter().map(|t| t.id).collect();
-        let foreign: Vec<Uuid> = edges
-            .iter()
-            .flat_map(|e| [e.task_id, e.depends_on])
-            .filter(|id| known.insert(*id))
-            .collect();
-        for id in foreign {
-            let task = sqlx::query_as::<_, TaskRow>(concat!(
-                "SELECT ", task_columns!(), " FROM tasks
-                 WHERE org_id = $1 AND id = $2 AND project_id <> $3 AND deleted_at IS NULL"))
-                .bind(tenant.org_id())
-                .bind(id)
-                .bind(project)
-                .fetch_optional(&mut *tx)
-                .await?;
-            nodes.extend(task);
-        }
+        // The far ends of those edges, in other projects.
+        let far = sqlx::query_as::<_, TaskRow>(concat!(
+            "SELECT ", task_columns!(), " FROM tasks
+             WHERE org_id = $1 AND project_id <> $2 AND deleted_at IS NULL AND id IN (
+                 SELECT d.depends_on FROM task_dependencies d JOIN tasks a ON a.id = d.task_id
+                  WHERE d.org_id = $1 AND a.project_id = $2 AND a.deleted_at IS NULL
+                 UNION
+                 SELECT d.task_id FROM task_dependencies d JOIN tasks b ON b.id = d.depends_on
+                  WHERE d.org_id = $1 AND b.project_id = $2 AND b.deleted_at IS NULL)
+             ORDER BY created_at, id"))
+            .bind(tenant.org_id())
+            .bind(project)
+            .fetch_all(&mut *tx)
+            .await?;
+        nodes.extend(far);
         tx.commit().await?;
         // An edge to a task past `limit` is left out, and so is a far end
         // only such an edge reached.

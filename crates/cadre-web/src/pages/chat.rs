@@ -5,7 +5,6 @@
 //! and the page shows the stored answer.
 
 use askama::Template;
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -92,27 +91,31 @@ async fn render(
         api.list::<Agent>(who, format!("/orgs/{org}/agents?pageSize=100")),
     );
     let agents = agents?.items;
-    let mut turns = Vec::new();
-    for message in current.iter().flat_map(|s| s.messages.iter().cloned()) {
-        let execution = match message.execution_id {
-            // An execution the session started; gone or unreadable, the
-            // message still shows.
+    let messages: Vec<ChatMessage> = current.iter().flat_map(|s| s.messages.clone()).collect();
+    // The executions the session started, read side by side; one gone or
+    // unreadable leaves its message shown without it.
+    let executions = futures_util::future::join_all(messages.iter().map(|m| async move {
+        match m.execution_id {
             Some(id) => api
                 .get::<Execution>(who, format!("/executions/{id}"))
                 .await
                 .ok(),
             None => None,
-        };
-        let agent = message
-            .agent_id
-            .and_then(|id| agents.iter().find(|a| a.id == id))
-            .map(|a| a.spec.name.clone());
-        turns.push(Turn {
+        }
+    }))
+    .await;
+    let turns: Vec<Turn> = messages
+        .into_iter()
+        .zip(executions)
+        .map(|(message, execution)| Turn {
+            agent: message
+                .agent_id
+                .and_then(|id| agents.iter().find(|a| a.id == id))
+                .map(|a| a.spec.name.clone()),
             message,
-            agent,
             execution,
-        });
-    }
+        })
+        .collect();
     let (status, error) = match refused {
         Some((status, message)) => (status, Some(message)),
         None => (StatusCode::OK, None),
@@ -185,36 +188,31 @@ pub async fn send(
     }
 }
 
-/// The page's script: the API's event stream for one turn, passed on as it
-/// comes. The CSRF token travels in a header; a refusal is the API's JSON
-/// error, for the script to show.
+/// The page's script: its JSON (`{"message", "sessionId"?}`, as the API
+/// takes it) goes to the API's chat stream as it came, and the answer comes
+/// back as it comes — the event stream, or the API's error envelope. The
+/// CSRF token travels in a header.
 pub async fn stream(
     State(web): State<Web>,
     visit: Visit,
     Path(org): Path<Uuid>,
     headers: HeaderMap,
-    Json(said): Json<Said>,
+    json: axum::body::Bytes,
 ) -> Result<Response, PageError> {
     check_header(&visit, &headers)?;
-    let body = said.body()?;
-    match web
+    let answer = web
         .api()
-        .stream(
+        .forward(
             visit.caller(),
             Method::POST,
             format!("/orgs/{org}/chat/stream"),
-            Some(&body),
+            json,
         )
-        .await
-    {
-        Ok(events) => Ok(events),
-        Err(f) if f.is_unauthorized() => Err(PageError::SignIn),
-        Err(f) => Ok((
-            f.status,
-            Json(json!({ "error": { "code": f.code, "message": f.message } })),
-        )
-            .into_response()),
+        .await?;
+    if answer.status() == StatusCode::UNAUTHORIZED {
+        return Err(PageError::SignIn);
     }
+    Ok(answer)
 }
 
 pub async fn delete(

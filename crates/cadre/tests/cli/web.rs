@@ -779,6 +779,13 @@ fn settings_manage_members_keys_models_and_the_plan_and_show_the_audit_log() {
             .await;
         assert_eq!(keys[0]["scopes"], json!(["read", "agents"]));
         let id = keys[0]["id"].as_str().unwrap().to_owned();
+        // Not from the page of Ada's other org, though she owns both.
+        let other = ada.create("/orgs", json!({"name": "Acme Labs"})).await;
+        let page = ada
+            .post(&format!("/o/{other}/settings/keys/{id}/revoke"), &[])
+            .await;
+        assert_eq!(page.status, 404, "{}", page.body);
+        assert_eq!(with_key(key.clone()).await, 200);
         let page = ada.post(&format!("{settings}/keys/{id}/revoke"), &[]).await;
         assert_eq!(page.status, 303, "{}", page.body);
         assert_eq!(with_key(key).await, 401);
@@ -906,26 +913,35 @@ fn chat_routes_to_an_agent_shows_its_execution_and_streams_answers() {
         assert!(page.body.contains(&format!("session:{session}")), "the page listens to its session");
 
         // The page's script reads the answer as an event stream.
-        let stream = |csrf: String| {
+        let stream = |csrf: String, body: String| {
             let client = reqwest::Client::new();
             let url = format!("{}/o/{org}/chat/stream", server.base_url);
             let cookie: Vec<String> = ada.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let body = json!({"message": "And one more thing?", "session_id": session});
             async move {
                 let resp = client
                     .post(url)
                     .header("cookie", cookie.join("; "))
                     .header("x-csrf-token", csrf)
-                    .json(&body)
+                    .header("content-type", "application/json")
+                    .body(body)
                     .send()
                     .await
                     .unwrap();
                 (resp.status().as_u16(), resp.text().await.unwrap())
             }
         };
-        let (status, _) = stream("0".repeat(64)).await;
+        let turn = json!({"message": "And one more thing?", "sessionId": session}).to_string();
+        let (status, _) = stream("0".repeat(64), turn.clone()).await;
         assert_eq!(status, 403, "a stream without the page's token is refused");
-        let (status, events) = stream(ada.csrf.clone()).await;
+        // Bad input is the API's to refuse, in its own envelope.
+        for bad in ["{not json", r#"{"message": ""}"#, r#"{"message": "hi", "sessionId": "nope"}"#] {
+            let (status, answer) = stream(ada.csrf.clone(), bad.to_owned()).await;
+            let answer: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
+            assert!((400..500).contains(&status), "{bad}: {status} {answer}");
+            assert_eq!(answer["success"], false, "{bad}: {answer}");
+            assert!(answer["error"]["code"].is_string(), "{bad}: {answer}");
+        }
+        let (status, events) = stream(ada.csrf.clone(), turn).await;
         assert_eq!(status, 200, "{events}");
         assert!(events.contains("event: session"), "{events}");
         assert!(events.contains("event: chat_message"), "{events}");

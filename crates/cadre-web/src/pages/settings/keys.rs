@@ -173,6 +173,15 @@ pub async fn revoke_key(
     Path((org, key)): Path<(Uuid, Uuid)>,
     Posted(_): Posted<Value>,
 ) -> Result<Response, PageError> {
+    // Only a key of this page's org: the API would let an admin of two orgs
+    // revoke the other's from here.
+    let listed = web
+        .api()
+        .get::<Vec<ApiKey>>(visit.caller(), format!("/api-keys?orgId={org}"))
+        .await?;
+    if !listed.iter().any(|k| k.id == key) {
+        return Err(PageError::NotFound);
+    }
     let answer = web
         .api()
         .send(
