@@ -130,12 +130,16 @@ impl Browser {
         page.location.trim_start_matches("/o/").to_owned()
     }
 
+    /// Signs up as Ada and creates her org "Acme"; returns the org id.
+    async fn acme_owner(&mut self) -> String {
+        self.sign_up_with_org("Ada", "ada@example.com", "Acme")
+            .await
+    }
+
     /// Signs up as Ada, creates her org "Acme" with the scripted model;
     /// returns the org id.
     async fn owner_with_model(&mut self) -> String {
-        let org = self
-            .sign_up_with_org("Ada", "ada@example.com", "Acme")
-            .await;
+        let org = self.acme_owner().await;
         self.api(
             reqwest::Method::PUT,
             &format!("/orgs/{org}/models"),
@@ -199,6 +203,15 @@ fn field_value(html: &str, name: &str) -> Option<String> {
     Some(rest[..rest.find('"')?].to_owned())
 }
 
+/// `cadre serve` on embedded SQLite in a folder of its own (removed when
+/// the returned guard drops), with `env` for what a test needs set.
+fn serve(env: &[(&str, &str)]) -> (tempfile::TempDir, Running) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = cadre(&dir.path().join("data"));
+    cmd.envs(env.iter().copied());
+    (dir, Running::serve(cmd))
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -217,8 +230,7 @@ fn scripted_model() -> Value {
 
 #[test]
 fn a_person_goes_from_sign_up_to_an_agents_output_in_the_ui() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Running::serve(cadre(&dir.path().join("data")));
+    let (_dir, server) = serve(&[]);
     runtime().block_on(async {
         let mut ada = Browser::new(&server.base_url);
         // Signed out, every page leads to sign-in.
@@ -310,8 +322,7 @@ fn a_person_goes_from_sign_up_to_an_agents_output_in_the_ui() {
 
 #[test]
 fn the_ui_refuses_forged_writes_and_never_shows_another_orgs_work() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Running::serve(cadre(&dir.path().join("data")));
+    let (_dir, server) = serve(&[]);
     runtime().block_on(async {
         let mut ada = Browser::new(&server.base_url);
         let org_a = ada.owner_with_model().await;
@@ -388,8 +399,7 @@ fn the_ui_refuses_forged_writes_and_never_shows_another_orgs_work() {
 
 #[test]
 fn a_viewer_gets_no_edit_controls_and_cannot_act() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Running::serve(cadre(&dir.path().join("data")));
+    let (_dir, server) = serve(&[]);
     runtime().block_on(async {
         let mut ada = Browser::new(&server.base_url);
         let org = ada.owner_with_model().await;
@@ -460,8 +470,7 @@ fn a_viewer_gets_no_edit_controls_and_cannot_act() {
 
 #[test]
 fn an_approval_is_edited_and_approved_from_the_execution_page() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Running::serve(cadre(&dir.path().join("data")));
+    let (_dir, server) = serve(&[]);
     runtime().block_on(async {
         let mut ada = Browser::new(&server.base_url);
         let org = ada.owner_with_model().await;
@@ -566,11 +575,10 @@ fn value_of(html: &str, id: &str) -> String {
 
 #[test]
 fn settings_manage_members_keys_models_and_the_plan_and_show_the_audit_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Running::serve(cadre(&dir.path().join("data")));
+    let (_dir, server) = serve(&[]);
     runtime().block_on(async {
         let mut ada = Browser::new(&server.base_url);
-        let org = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
+        let org = ada.acme_owner().await;
         let settings = format!("/o/{org}/settings");
 
         // Models: a bad script is refused on the page; a good one is saved,
@@ -855,13 +863,10 @@ fn settings_manage_members_keys_models_and_the_plan_and_show_the_audit_log() {
 
 #[test]
 fn chat_routes_to_an_agent_shows_its_execution_and_streams_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Running::serve(cadre(&dir.path().join("data")));
+    let (_dir, server) = serve(&[]);
     runtime().block_on(async {
         let mut ada = Browser::new(&server.base_url);
-        let org = ada
-            .sign_up_with_org("Ada", "ada@example.com", "Acme")
-            .await;
+        let org = ada.acme_owner().await;
         let agent = ada
             .create(
                 &format!("/orgs/{org}/agents"),
@@ -967,11 +972,10 @@ fn chat_routes_to_an_agent_shows_its_execution_and_streams_answers() {
 
 #[test]
 fn dependencies_are_added_refused_as_cycles_and_drawn_for_the_project() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Running::serve(cadre(&dir.path().join("data")));
+    let (_dir, server) = serve(&[]);
     runtime().block_on(async {
         let mut ada = Browser::new(&server.base_url);
-        let org = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
+        let org = ada.acme_owner().await;
         let research = ada.task_in_inbox(&org, "Research").await;
         let draft = ada.task_in_inbox(&org, "Draft").await;
         let page = ada.get(&format!("/o/{org}/tasks")).await;
@@ -1027,15 +1031,12 @@ fn dependencies_are_added_refused_as_cycles_and_drawn_for_the_project() {
 
 #[test]
 fn the_task_tree_names_assignees_and_pages_through_a_large_project() {
-    let dir = tempfile::tempdir().unwrap();
     // 105 tasks made through the API in a moment: past the free plan's
     // 60 writes a minute, which is not what this test is about.
-    let mut cmd = cadre(&dir.path().join("data"));
-    cmd.env("CADRE_LIMITS_ENABLED", "false");
-    let server = Running::serve(cmd);
+    let (_dir, server) = serve(&[("CADRE_LIMITS_ENABLED", "false")]);
     runtime().block_on(async {
         let mut ada = Browser::new(&server.base_url);
-        let org = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
+        let org = ada.acme_owner().await;
         let agent = ada
             .create(
                 &format!("/orgs/{org}/agents"),
@@ -1091,11 +1092,10 @@ fn the_task_tree_names_assignees_and_pages_through_a_large_project() {
 
 #[test]
 fn projects_are_made_and_changed_and_tasks_and_agents_deleted_from_their_pages() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Running::serve(cadre(&dir.path().join("data")));
+    let (_dir, server) = serve(&[]);
     runtime().block_on(async {
         let mut ada = Browser::new(&server.base_url);
-        let org = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
+        let org = ada.acme_owner().await;
         ada.get(&format!("/o/{org}/tasks")).await;
 
         // A project with its own workflow, made and then changed on the page.
@@ -1211,11 +1211,10 @@ fn projects_are_made_and_changed_and_tasks_and_agents_deleted_from_their_pages()
 
 #[test]
 fn the_org_and_ones_own_account_are_changed_and_the_org_deleted_from_settings() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Running::serve(cadre(&dir.path().join("data")));
+    let (_dir, server) = serve(&[]);
     runtime().block_on(async {
         let mut ada = Browser::new(&server.base_url);
-        let org = ada.sign_up_with_org("Ada", "ada@example.com", "Acme").await;
+        let org = ada.acme_owner().await;
         let general = format!("/o/{org}/settings/general");
 
         // Name, slug and the hosts agents may reach, kept beside other settings.
