@@ -20,6 +20,9 @@ use crate::event::{Event, Notice, Pending};
 use crate::hub::{Hub, Inbox};
 use crate::ring::{ReplayUnavailable, Ring};
 
+/// Most waiting events the in-process bus hands to the hub at once.
+const BATCH: usize = 256;
+
 /// The bounds that keep the bus's memory in check.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -86,16 +89,25 @@ impl Realtime {
             // Ids continue across restarts (they start from the clock), so
             // an id from before a restart is never mistaken for a new one.
             let mut seq = clock_seq();
+            // Whatever is waiting is taken together, so a burst (one
+            // transaction's events) reaches each connection at once.
+            let mut waiting = Vec::with_capacity(BATCH);
             loop {
-                let notice = tokio::select! {
+                let taken = tokio::select! {
                     () = shutdown.cancelled() => return Ok(()),
-                    notice = notices.recv() => notice,
+                    taken = notices.recv_many(&mut waiting, BATCH) => taken,
                 };
-                let Some(notice) = notice else {
+                if taken == 0 {
                     return Ok(());
-                };
-                seq += 1;
-                local.deliver(Event::new(seq, notice));
+                }
+                let events = waiting
+                    .drain(..)
+                    .map(|notice| {
+                        seq += 1;
+                        Event::new(seq, notice)
+                    })
+                    .collect();
+                local.deliver_all(events);
             }
         });
         bus
@@ -154,12 +166,25 @@ impl Realtime {
 
     /// Numbered events enter here (from the local task or from Redis).
     pub(crate) fn deliver(&self, event: Event) {
-        let event = Arc::new(event);
-        if event.kind == "presence_update" {
-            self.inner.roster.observe(&event);
+        self.deliver_all(vec![event]);
+    }
+
+    /// Several numbered events, in order: a burst reaches each connection
+    /// together (see [`crate::hub::Hub::deliver_all`]).
+    pub(crate) fn deliver_all(&self, events: Vec<Event>) {
+        let events: Vec<Arc<Event>> = events.into_iter().map(Arc::new).collect();
+        for event in &events {
+            if event.kind == "presence_update" {
+                self.inner.roster.observe(event);
+            }
         }
-        lock(&self.inner.ring).push(event.clone());
-        self.inner.hub.deliver(&event);
+        {
+            let mut ring = lock(&self.inner.ring);
+            for event in &events {
+                ring.push(event.clone());
+            }
+        }
+        self.inner.hub.deliver_all(&events);
     }
 
     /// A new connection's inbox.

@@ -24,6 +24,53 @@ struct Listener {
     behind: Arc<Behind>,
 }
 
+impl Listener {
+    /// Queues events in order; a full queue marks the connection behind.
+    fn queue_all(&self, events: &[Arc<Event>]) {
+        for event in events {
+            if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(event.clone()) {
+                self.behind.flag.store(true, Ordering::Release);
+                return;
+            }
+        }
+    }
+}
+
+/// The listeners of the one channel of `event` that has any, if only one
+/// has.
+fn sole_channel<'a>(listeners: &'a Listeners, event: &Event) -> Option<&'a HashMap<u64, Listener>> {
+    let mut matched = event
+        .scope
+        .channels()
+        .filter_map(|c| listeners.get(&c).filter(|m| !m.is_empty()));
+    let map = matched.next()?;
+    matched.next().is_none().then_some(map)
+}
+
+/// Delivers an event to every connection listening on a channel it
+/// reaches, once per connection.
+fn deliver_one(listeners: &Listeners, event: &Arc<Event>) {
+    let mut matched = event
+        .scope
+        .channels()
+        .filter_map(|c| listeners.get(&c).filter(|m| !m.is_empty()));
+    let Some(first) = matched.next() else {
+        return;
+    };
+    let rest: Vec<_> = matched.collect();
+    let mut seen = HashSet::new();
+    for (id, listener) in std::iter::once(first).chain(rest.iter().copied()).flatten() {
+        if listener.org != event.scope.org {
+            continue;
+        }
+        // Only several channels can name one connection twice.
+        if !rest.is_empty() && !seen.insert(*id) {
+            continue;
+        }
+        listener.queue_all(std::slice::from_ref(event));
+    }
+}
+
 /// Set once a connection's queue overflowed.
 #[derive(Default)]
 struct Behind {
@@ -38,32 +85,49 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
+    /// Delivers events in order. A run of events that reach the same
+    /// listeners through one channel (a burst in one project: a template
+    /// applied, many tasks changed in one transaction) is queued listener by
+    /// listener, so each connection is woken once with the whole run
+    /// waiting and writes it with one flush; anything else goes event by
+    /// event.
+    pub(crate) fn deliver_all(&self, events: &[Arc<Event>]) {
+        let listeners = read(&self.listeners);
+        let mut rest = events;
+        while let Some(first) = rest.first() {
+            let only = sole_channel(&listeners, first);
+            let run = match only {
+                Some(map) => {
+                    1 + rest[1..]
+                        .iter()
+                        .take_while(|e| {
+                            e.scope.org == first.scope.org
+                                && sole_channel(&listeners, e).is_some_and(|m| std::ptr::eq(m, map))
+                        })
+                        .count()
+                }
+                None => 1,
+            };
+            let (now, later) = rest.split_at(run);
+            match only {
+                Some(map) if run > 1 => {
+                    for listener in map.values() {
+                        if listener.org == first.scope.org {
+                            listener.queue_all(now);
+                        }
+                    }
+                }
+                _ => deliver_one(&listeners, first),
+            }
+            rest = later;
+        }
+    }
+
     /// Delivers an event to every connection listening on a channel it
     /// reaches, once per connection.
+    #[cfg(test)]
     pub(crate) fn deliver(&self, event: &Arc<Event>) {
-        let listeners = read(&self.listeners);
-        let mut matched = event
-            .scope
-            .channels()
-            .filter_map(|c| listeners.get(&c).filter(|m| !m.is_empty()));
-        let Some(first) = matched.next() else {
-            return;
-        };
-        let rest: Vec<_> = matched.collect();
-        let mut seen = HashSet::new();
-        for (id, listener) in std::iter::once(first).chain(rest.iter().copied()).flatten() {
-            if listener.org != event.scope.org {
-                continue;
-            }
-            // Only several channels can name one connection twice.
-            if !rest.is_empty() && !seen.insert(*id) {
-                continue;
-            }
-            if let Err(mpsc::error::TrySendError::Full(_)) = listener.queue.try_send(event.clone())
-            {
-                listener.behind.flag.store(true, Ordering::Release);
-            }
-        }
+        deliver_one(&read(&self.listeners), event);
     }
 
     pub(crate) fn connections(&self) -> u64 {
@@ -303,5 +367,44 @@ mod tests {
             assert_eq!(fast.recv().await.unwrap().seq, seq);
         }
         assert!(!fast.is_behind());
+    }
+
+    #[tokio::test]
+    async fn a_burst_reaches_each_connection_in_order_and_only_within_its_org() {
+        let hub = Arc::new(Hub::default());
+        let org = Uuid::now_v7();
+        let project = Uuid::now_v7();
+        let in_project = |task: Uuid| Scope {
+            org,
+            project: Some(project),
+            task: Some(task),
+            ..Scope::default()
+        };
+        let watched = Uuid::now_v7();
+        let mut project_only = Inbox::open(&hub, 16);
+        project_only.listen(Channel::Project(project), org);
+        let mut also_task = Inbox::open(&hub, 16);
+        also_task.listen(Channel::Project(project), org);
+        also_task.listen(Channel::Task(watched), org);
+        let mut foreign = Inbox::open(&hub, 16);
+        foreign.listen(Channel::Project(project), Uuid::now_v7());
+        let mut slow = Inbox::open(&hub, 2);
+        slow.listen(Channel::Project(project), org);
+        // A run through the project channel, an event that also reaches a
+        // task channel (delivered on its own, once), then another run.
+        let mut burst: Vec<_> = (1..=3)
+            .map(|seq| event(seq, in_project(Uuid::now_v7())))
+            .collect();
+        burst.push(event(4, in_project(watched)));
+        burst.extend((5..=6).map(|seq| event(seq, in_project(Uuid::now_v7()))));
+        hub.deliver_all(&burst);
+        for inbox in [&mut project_only, &mut also_task] {
+            for seq in 1..=6 {
+                assert_eq!(inbox.recv().await.unwrap().seq, seq);
+            }
+            assert!(inbox.queue.try_recv().is_err(), "delivered twice");
+        }
+        assert!(foreign.queue.try_recv().is_err(), "crossed organizations");
+        assert!(slow.is_behind(), "a full queue is noticed within a run");
     }
 }

@@ -22,15 +22,18 @@
     reason = "the benchmark's client tasks are its own, joined before it exits"
 )]
 
+mod bare;
+mod client;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
-use tokio::sync::{Mutex, Semaphore, watch};
+use tokio::sync::{Mutex, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Idle connections opened (the machine allows 20,000 open files per
@@ -40,23 +43,11 @@ const CONNECTIONS: usize = 19_000;
 const SUBSCRIBERS: usize = 10_000;
 const ROUNDS: usize = 20;
 const BURST: usize = 50;
-/// Connections opened at once.
-const OPENING: usize = 200;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Protocol {
     Cadre,
     SocketIo,
-}
-
-/// What every subscriber saw: (event number, when).
-type Seen = Arc<Mutex<Vec<(u32, Instant)>>>;
-
-struct Clients {
-    delivered: Arc<AtomicU64>,
-    seen: Seen,
-    stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 struct Figures {
@@ -68,6 +59,8 @@ struct Figures {
     delivered_per_s: f64,
     /// The server process's CPU time per delivered event.
     cpu_us_per_delivery: f64,
+    /// This process's (the client's and publisher's), for comparison.
+    client_cpu_us_per_delivery: f64,
 }
 
 /// User and system CPU time of a process so far.
@@ -99,16 +92,6 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
-}
-
-/// The event number inside a message (`bench-N-…`).
-fn event_number(text: &str) -> Option<u32> {
-    let start = text.find("bench-")? + 6;
-    let digits: String = text[start..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
 }
 
 async fn wait_until(
@@ -169,86 +152,34 @@ async fn open(protocol: Protocol, url: &str, channel: &str) -> anyhow::Result<So
     Ok(socket)
 }
 
-/// Reads until told to stop, recording each event's arrival.
-async fn listen(
-    protocol: Protocol,
-    mut socket: Socket,
-    delivered: Arc<AtomicU64>,
-    seen: Seen,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut mine = Vec::new();
-    loop {
-        let msg = tokio::select! {
-            _ = stop.changed() => break,
-            msg = socket.next() => msg,
-        };
-        let Some(Ok(msg)) = msg else { break };
-        if let Message::Text(text) = msg {
-            if protocol == Protocol::SocketIo && text.as_str() == "2" {
-                let _ = socket.send(Message::Text("3".into())).await;
-                continue;
-            }
-            if let Some(n) = event_number(&text) {
-                mine.push((n, Instant::now()));
-                delivered.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-    seen.lock().await.extend(mine);
+/// Opens `CONNECTIONS` connections (the first `SUBSCRIBERS` on the
+/// events' channel) off the runtime: the client blocks while it opens them.
+async fn open_all(
+    port: u16,
+    greeting: client::Greeting,
+    targets: Vec<client::Target>,
+) -> anyhow::Result<client::Listening> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    tokio::task::spawn_blocking(move || client::open_all(addr, greeting, &targets)).await?
 }
 
-/// Opens `CONNECTIONS` connections: the first `SUBSCRIBERS` on the events'
-/// channel, the rest idle on another. `url` gives each connection's URL.
-async fn open_all(protocol: Protocol, urls: Vec<(String, String)>) -> anyhow::Result<Clients> {
-    let delivered = Arc::new(AtomicU64::new(0));
-    let seen: Seen = Arc::default();
-    let (stop, stopped) = watch::channel(false);
-    let gate = Arc::new(Semaphore::new(OPENING));
-    let mut opening = Vec::with_capacity(urls.len());
-    let started = Instant::now();
-    for (url, channel) in urls {
-        let gate = Arc::clone(&gate);
-        opening.push(tokio::spawn(async move {
-            let _permit = gate.acquire_owned().await;
-            open(protocol, &url, &channel).await
-        }));
-    }
-    let mut tasks = Vec::with_capacity(opening.len());
-    for (n, handle) in opening.into_iter().enumerate() {
-        let socket = handle
-            .await?
-            .with_context(|| format!("opening connection {n}"))?;
-        tasks.push(tokio::spawn(listen(
-            protocol,
-            socket,
-            Arc::clone(&delivered),
-            Arc::clone(&seen),
-            stopped.clone(),
-        )));
-    }
-    println!(
-        "  {} connections open in {:.1} s",
-        tasks.len(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(Clients {
-        delivered,
-        seen,
-        stop,
-        tasks,
-    })
-}
-
-/// Publishes event `n` and returns when it was published.
+/// Publishes the events numbered in the range, all at once.
 type Publish<'a> = Box<
-    dyn FnMut(u32) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>>
+    dyn FnMut(
+            std::ops::Range<u32>,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>>
         + 'a,
 >;
 
+/// The events of the throughput burst.
+fn burst_events() -> std::ops::Range<u32> {
+    ROUNDS as u32..(ROUNDS + BURST) as u32
+}
+
 /// Latency rounds and a burst, then closes every client.
 async fn measure(
-    clients: Clients,
+    clients: client::Listening,
     mut publish: Publish<'_>,
     pid: u32,
     rss_before: u64,
@@ -256,11 +187,12 @@ async fn measure(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = rss_kib(pid)?;
     let cpu_before = cpu_seconds(pid)?;
+    let client_cpu_before = cpu_seconds(std::process::id())?;
     let subscribers = SUBSCRIBERS as u64;
     let mut sent = Vec::new();
     for n in 0..ROUNDS as u32 {
         let at = Instant::now();
-        publish(n).await?;
+        publish(n..n + 1).await?;
         sent.push((n, at));
         let target = subscribers * u64::from(n + 1);
         wait_until("a round's deliveries", Duration::from_secs(60), || {
@@ -271,10 +203,7 @@ async fn measure(
     }
     let before_burst = clients.delivered.load(Ordering::Relaxed);
     let burst_start = Instant::now();
-    let burst: Vec<_> = (ROUNDS as u32..(ROUNDS + BURST) as u32)
-        .map(&mut publish)
-        .collect();
-    futures_util::future::try_join_all(burst).await?;
+    publish(burst_events()).await?;
     let target = before_burst + subscribers * BURST as u64;
     wait_until("the burst's deliveries", Duration::from_secs(120), || {
         clients.delivered.load(Ordering::Relaxed) >= target
@@ -282,11 +211,8 @@ async fn measure(
     .await?;
     let burst = burst_start.elapsed();
     let cpu = cpu_seconds(pid)? - cpu_before;
-    let _ = clients.stop.send(true);
-    for task in clients.tasks {
-        let _ = task.await;
-    }
-    let seen = clients.seen.lock().await;
+    let client_cpu = cpu_seconds(std::process::id())? - client_cpu_before;
+    let seen = tokio::task::spawn_blocking(move || clients.finish()).await??;
     let mut latencies: Vec<f64> = seen
         .iter()
         .filter_map(|(n, at)| {
@@ -310,6 +236,8 @@ async fn measure(
         p99_ms: pick(0.99),
         delivered_per_s: (subscribers * BURST as u64) as f64 / burst.as_secs_f64(),
         cpu_us_per_delivery: cpu * 1e6 / (subscribers * (ROUNDS + BURST) as u64) as f64,
+        client_cpu_us_per_delivery: client_cpu * 1e6
+            / (subscribers * (ROUNDS + BURST) as u64) as f64,
     })
 }
 
@@ -385,7 +313,7 @@ async fn cadre(binary: &str) -> anyhow::Result<Figures> {
         .as_str()
         .context("no org")?
         .to_owned();
-    let events = post(
+    let events_project = post(
         &format!("/api/v1/orgs/{org}/projects"),
         Some(&token),
         json!({"name": "Events"}),
@@ -410,7 +338,7 @@ async fn cadre(binary: &str) -> anyhow::Result<Figures> {
         let (gate, http, base, token) =
             (Arc::clone(&gate), http.clone(), base.clone(), token.clone());
         let channel = if n < SUBSCRIBERS {
-            format!("project:{events}")
+            format!("project:{events_project}")
         } else {
             format!("project:{quiet}")
         };
@@ -427,31 +355,59 @@ async fn cadre(binary: &str) -> anyhow::Result<Figures> {
                 .as_str()
                 .context("no ws token")?
                 .to_owned();
-            Ok::<_, anyhow::Error>((format!("ws://127.0.0.1:{port}/ws?token={ws}"), channel))
+            Ok::<_, anyhow::Error>(client::Target {
+                path: format!("/ws?token={ws}"),
+                channel,
+            })
         }));
     }
-    let mut urls = Vec::with_capacity(CONNECTIONS);
+    let mut targets = Vec::with_capacity(CONNECTIONS);
     for r in requests {
-        urls.push(r.await??);
+        targets.push(r.await??);
     }
     // Measured after the tokens were issued: what the connections add.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = rss_kib(server.0.id())?;
-    let clients = open_all(Protocol::Cadre, urls).await?;
+    let clients = open_all(port, client::Greeting::Subscribe, targets).await?;
     // Titles are padded so the event (as the WebSocket carries it) is
     // about 1 KB.
-    let pad = "x".repeat(488);
-    let publish: Publish<'_> = Box::new(|n| {
-        let body = json!({"title": format!("bench-{n}-{pad}")});
-        let fut = post(
-            &format!("/api/v1/projects/{events}/tasks"),
-            Some(&token),
-            body,
-        );
-        Box::pin(async move { fut.await.map(|_| ()) })
+    let title = |n: u32| format!("bench-{n}-{}", "x".repeat(488));
+    // The burst is one task template applied: its tasks are created in one
+    // transaction, and their events published together.
+    let tasks: Vec<Value> = burst_events()
+        .map(|n| json!({"key": format!("t{n}"), "title": title(n)}))
+        .collect();
+    let template = post(
+        &format!("/api/v1/orgs/{org}/templates"),
+        Some(&token),
+        json!({"name": "Burst", "tasks": tasks}),
+    )
+    .await?["id"]
+        .as_str()
+        .context("no template")?
+        .to_owned();
+    let publish: Publish<'_> = Box::new(|events| {
+        let fut = if events.len() == 1 {
+            post(
+                &format!("/api/v1/projects/{events_project}/tasks"),
+                Some(&token),
+                json!({"title": title(events.start)}),
+            )
+        } else {
+            post(
+                &format!("/api/v1/templates/{template}/apply"),
+                Some(&token),
+                json!({"projectId": events_project}),
+            )
+        };
+        let expected = events.len() == 1 || events == burst_events();
+        Box::pin(async move {
+            anyhow::ensure!(expected, "the template holds the burst's events only");
+            fut.await.map(|_| ())
+        })
     });
     let mut figures = measure(clients, publish, server.0.id(), rss_before).await?;
-    figures.event_bytes = event_bytes(port, &http, &base, &token, &events).await?;
+    figures.event_bytes = event_bytes(port, &http, &base, &token, &events_project).await?;
     Ok(figures)
 }
 
@@ -520,15 +476,16 @@ async fn socketio(node: &str, script: &str, event_bytes: usize) -> anyhow::Resul
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = rss_kib(server.0.id())?;
-    let urls = (0..CONNECTIONS - 1)
-        .map(|n| {
-            (
-                url(if n < SUBSCRIBERS { "org" } else { "idle" }),
-                String::new(),
-            )
+    let targets = (0..CONNECTIONS - 1)
+        .map(|n| client::Target {
+            path: format!(
+                "/socket.io/?EIO=4&transport=websocket&room={}",
+                if n < SUBSCRIBERS { "org" } else { "idle" }
+            ),
+            channel: String::new(),
         })
         .collect();
-    let clients = open_all(Protocol::SocketIo, urls).await?;
+    let clients = open_all(port, client::Greeting::SocketIo, targets).await?;
     // Opened last: it never answers the server's pings, and the
     // measurement is over long before the server would give up on it.
     let publisher = Arc::new(Mutex::new(
@@ -543,15 +500,14 @@ async fn socketio(node: &str, script: &str, event_bytes: usize) -> anyhow::Resul
     };
     let overhead = frame(0, 0).len() - r#"42["publish","#.len() + r#"42["event","#.len();
     let pad = event_bytes.saturating_sub(overhead);
-    let publish: Publish<'_> = Box::new(move |n| {
-        let text = frame(n, pad);
+    let publish: Publish<'_> = Box::new(move |events| {
         let publisher = Arc::clone(&publisher);
         Box::pin(async move {
-            publisher
-                .lock()
-                .await
-                .send(Message::Text(text.into()))
-                .await?;
+            let mut publisher = publisher.lock().await;
+            for n in events {
+                publisher.feed(Message::Text(frame(n, pad).into())).await?;
+            }
+            publisher.flush().await?;
             Ok(())
         })
     });
@@ -560,9 +516,68 @@ async fn socketio(node: &str, script: &str, event_bytes: usize) -> anyhow::Resul
     Ok(figures)
 }
 
+/// The floor (see `bare.rs`): this binary again, as a bare server.
+async fn bare_server(event_bytes: usize) -> anyhow::Result<Figures> {
+    println!("bare: starting the floor server (one write per subscriber, no WebSocket library)");
+    let (port, control) = (free_port()?, free_port()?);
+    let server = Server(
+        Command::new(std::env::current_exe()?)
+            .args([
+                "--bare",
+                &port.to_string(),
+                &control.to_string(),
+                &event_bytes.to_string(),
+            ])
+            .spawn()
+            .context("starting the bare server")?,
+    );
+    let up = Instant::now();
+    let publisher = loop {
+        match tokio::net::TcpStream::connect(("127.0.0.1", control)).await {
+            Ok(stream) => break Arc::new(Mutex::new(stream)),
+            Err(_) if up.elapsed() < Duration::from_secs(30) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => return Err(anyhow::Error::from(e).context("the bare server did not start")),
+        }
+    };
+    let rss_before = rss_kib(server.0.id())?;
+    let targets = (0..CONNECTIONS)
+        .map(|n| client::Target {
+            path: "/ws".into(),
+            channel: if n < SUBSCRIBERS {
+                "project:events"
+            } else {
+                "project:quiet"
+            }
+            .into(),
+        })
+        .collect();
+    let clients = open_all(port, client::Greeting::Subscribe, targets).await?;
+    let publish: Publish<'_> = Box::new(move |events| {
+        let publisher = Arc::clone(&publisher);
+        Box::pin(async move {
+            use tokio::io::AsyncWriteExt as _;
+            let line = format!("{} {}\n", events.start, events.end);
+            publisher.lock().await.write_all(line.as_bytes()).await?;
+            Ok(())
+        })
+    });
+    let mut figures = measure(clients, publish, server.0.id(), rss_before).await?;
+    figures.event_bytes = event_bytes;
+    Ok(figures)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("--bare") {
+        let numbers: Vec<usize> = args.skip(1).filter_map(|a| a.parse().ok()).collect();
+        let [port, control, bytes] = numbers[..] else {
+            bail!("usage: realtime_fanout --bare PORT CONTROL_PORT EVENT_BYTES");
+        };
+        return bare::serve(u16::try_from(port)?, u16::try_from(control)?, bytes);
+    }
     let cadre_bin = args.next().unwrap_or_else(|| "target/release/cadre".into());
     let node = args.next().unwrap_or_else(|| "node".into());
     let script = args
@@ -571,28 +586,30 @@ async fn main() -> anyhow::Result<()> {
 
     let ours = cadre(&cadre_bin).await?;
     let peer = socketio(&node, &script, ours.event_bytes).await?;
+    let floor = bare_server(ours.event_bytes).await?;
 
     println!();
     println!(
         "{CONNECTIONS} connections, {SUBSCRIBERS} of them subscribed; latency over {ROUNDS} events; throughput over a burst of {BURST}"
     );
     println!(
-        "| server    | event bytes | RSS before | RSS with conns | KiB/conn | p50 ms | p99 ms | delivered/s | server CPU µs/delivery |"
+        "| server    | event bytes | RSS before | RSS with conns | KiB/conn | p50 ms | p99 ms | delivered/s | server CPU µs/delivery | client CPU µs/delivery |"
     );
     println!(
-        "|-----------|-------------|------------|----------------|----------|--------|--------|-------------|------------------------|"
+        "|-----------|-------------|------------|----------------|----------|--------|--------|-------------|------------------------|------------------------|"
     );
-    for (name, f) in [("cadre", &ours), ("Socket.IO", &peer)] {
+    for (name, f) in [("cadre", &ours), ("Socket.IO", &peer), ("bare", &floor)] {
         let per = f.rss_after_kib.saturating_sub(f.rss_before_kib) as f64 / CONNECTIONS as f64;
         println!(
-            "| {name:<9} | {:>11} | {:>7} MiB | {:>11} MiB | {per:>8.1} | {:>6.2} | {:>6.2} | {:>11.0} | {:>22.2} |",
+            "| {name:<9} | {:>11} | {:>7} MiB | {:>11} MiB | {per:>8.1} | {:>6.2} | {:>6.2} | {:>11.0} | {:>22.2} | {:>22.2} |",
             f.event_bytes,
             f.rss_before_kib / 1024,
             f.rss_after_kib / 1024,
             f.p50_ms,
             f.p99_ms,
             f.delivered_per_s,
-            f.cpu_us_per_delivery
+            f.cpu_us_per_delivery,
+            f.client_cpu_us_per_delivery
         );
     }
     let per_conn =
