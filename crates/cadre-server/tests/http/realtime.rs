@@ -217,6 +217,68 @@ async fn project_subscribers_see_rest_changes_and_other_orgs_are_refused() {
     );
 }
 
+/// One transaction's events (a task template applied) reach each
+/// subscriber in order and once each: first with one channel that carries
+/// them (queued as a run, listener by listener), then with a second
+/// connection on two channels that both carry them (event by event).
+#[tokio::test]
+async fn a_burst_from_one_transaction_arrives_in_order_once_each() {
+    let app = TestServer::start().await;
+    let owner = app.user_token("ws-burst@example.com").await;
+    let org = app.create_org(&owner, "Burst").await;
+    let project = project(&app, &owner, &org).await;
+    let titles: Vec<String> = (1..=5).map(|n| format!("Step {n}")).collect();
+    let tasks: Vec<Value> = titles
+        .iter()
+        .enumerate()
+        .map(|(n, title)| json!({"key": format!("s{n}"), "title": title}))
+        .collect();
+    let template = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/orgs/{org}/templates"),
+            &owner,
+            json!({"name": "Five steps", "tasks": tasks}),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let apply = format!("/api/v1/templates/{template}/apply");
+    let into_project = json!({"projectId": project});
+    let mut on_project = connect(&app, &owner, None).await;
+    subscribe(&mut on_project, &format!("project:{project}")).await;
+    app.call(Method::POST, &apply, &owner, into_project.clone(), 201)
+        .await;
+    let mut on_both = connect(&app, &owner, None).await;
+    subscribe(&mut on_both, &format!("project:{project}")).await;
+    subscribe(&mut on_both, &format!("org:{org}")).await;
+    app.call(Method::POST, &apply, &owner, into_project.clone(), 201)
+        .await;
+    let after = task(&app, &owner, &project, "After the bursts").await;
+
+    let twice: Vec<String> = titles.iter().chain(&titles).cloned().collect();
+    for (socket, expected) in [(&mut on_project, twice), (&mut on_both, titles.clone())] {
+        let mut seen = Vec::new();
+        let mut last_id = 0u64;
+        loop {
+            let created = next_of(socket, "task_created").await;
+            let id: u64 = created["id"].as_str().unwrap().parse().unwrap();
+            assert!(id > last_id, "out of order: {id} after {last_id}");
+            last_id = id;
+            if created["payload"]["taskId"] == after.as_str() {
+                break;
+            }
+            seen.push(created["payload"]["title"].as_str().unwrap().to_owned());
+        }
+        seen.sort();
+        let mut expected = expected;
+        expected.sort();
+        assert_eq!(seen, expected, "each of the bursts' tasks once");
+    }
+}
+
 #[tokio::test]
 async fn presence_and_locks_reach_the_other_subscribers() {
     let app = TestServer::start().await;
