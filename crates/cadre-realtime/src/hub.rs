@@ -36,13 +36,21 @@ impl Listener {
     }
 }
 
+/// The listeners of each channel `event` reaches that has any.
+fn matched<'a>(
+    listeners: &'a Listeners,
+    event: &Event,
+) -> impl Iterator<Item = &'a HashMap<u64, Listener>> {
+    event
+        .scope
+        .channels()
+        .filter_map(|c| listeners.get(&c).filter(|m| !m.is_empty()))
+}
+
 /// The listeners of the one channel of `event` that has any, if only one
 /// has.
 fn sole_channel<'a>(listeners: &'a Listeners, event: &Event) -> Option<&'a HashMap<u64, Listener>> {
-    let mut matched = event
-        .scope
-        .channels()
-        .filter_map(|c| listeners.get(&c).filter(|m| !m.is_empty()));
+    let mut matched = matched(listeners, event);
     let map = matched.next()?;
     matched.next().is_none().then_some(map)
 }
@@ -50,10 +58,7 @@ fn sole_channel<'a>(listeners: &'a Listeners, event: &Event) -> Option<&'a HashM
 /// Delivers an event to every connection listening on a channel it
 /// reaches, once per connection.
 fn deliver_one(listeners: &Listeners, event: &Arc<Event>) {
-    let mut matched = event
-        .scope
-        .channels()
-        .filter_map(|c| listeners.get(&c).filter(|m| !m.is_empty()));
+    let mut matched = matched(listeners, event);
     let Some(first) = matched.next() else {
         return;
     };
@@ -93,41 +98,26 @@ impl Hub {
     /// event.
     pub(crate) fn deliver_all(&self, events: &[Arc<Event>]) {
         let listeners = read(&self.listeners);
-        let mut rest = events;
-        while let Some(first) = rest.first() {
-            let only = sole_channel(&listeners, first);
-            let run = match only {
-                Some(map) => {
-                    1 + rest[1..]
-                        .iter()
-                        .take_while(|e| {
-                            e.scope.org == first.scope.org
-                                && sole_channel(&listeners, e).is_some_and(|m| std::ptr::eq(m, map))
-                        })
-                        .count()
-                }
-                None => 1,
+        let sole: Vec<_> = events.iter().map(|e| sole_channel(&listeners, e)).collect();
+        let mut at = 0;
+        while let Some(first) = events.get(at) {
+            let Some(map) = sole[at] else {
+                deliver_one(&listeners, first);
+                at += 1;
+                continue;
             };
-            let (now, later) = rest.split_at(run);
-            match only {
-                Some(map) if run > 1 => {
-                    for listener in map.values() {
-                        if listener.org == first.scope.org {
-                            listener.queue_all(now);
-                        }
-                    }
-                }
-                _ => deliver_one(&listeners, first),
+            let run = events[at..]
+                .iter()
+                .zip(&sole[at..])
+                .take_while(|(e, m)| {
+                    e.scope.org == first.scope.org && m.is_some_and(|m| std::ptr::eq(m, map))
+                })
+                .count();
+            for listener in map.values().filter(|l| l.org == first.scope.org) {
+                listener.queue_all(&events[at..at + run]);
             }
-            rest = later;
+            at += run;
         }
-    }
-
-    /// Delivers an event to every connection listening on a channel it
-    /// reaches, once per connection.
-    #[cfg(test)]
-    pub(crate) fn deliver(&self, event: &Arc<Event>) {
-        deliver_one(&read(&self.listeners), event);
     }
 
     pub(crate) fn connections(&self) -> u64 {
@@ -326,8 +316,8 @@ mod tests {
             task: Some(task),
             ..Scope::default()
         };
-        hub.deliver(&event(1, scope.clone()));
-        hub.deliver(&event(2, Scope::org(org)));
+        hub.deliver_all(&[event(1, scope.clone())]);
+        hub.deliver_all(&[event(2, Scope::org(org))]);
         assert_eq!(both.recv().await.unwrap().seq, 1);
         assert!(
             both.queue.try_recv().is_err(),
@@ -352,7 +342,7 @@ mod tests {
         let mut fast = Inbox::open(&hub, 16);
         fast.listen(Channel::Org(org), org);
         for seq in 1..=5 {
-            hub.deliver(&event(seq, Scope::org(org)));
+            hub.deliver_all(&[event(seq, Scope::org(org))]);
         }
         assert!(
             slow.is_behind(),
