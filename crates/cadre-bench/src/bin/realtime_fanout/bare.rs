@@ -19,21 +19,7 @@ const WRITERS: usize = 2;
 
 /// An unmasked server text frame.
 fn frame(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() + 10);
-    out.push(0x81);
-    match text.len() {
-        n @ 0..=125 => out.push(n as u8),
-        n @ 126..=0xffff => {
-            out.push(126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(text);
-    out
+    super::client::frame(super::client::OPCODE_TEXT, text, None)
 }
 
 /// The event as cadre would send it, padded to `bytes` on the wire.

@@ -34,7 +34,7 @@ pub(crate) struct Target {
     pub(crate) channel: String,
 }
 
-const OPCODE_TEXT: u8 = 0x1;
+pub(crate) const OPCODE_TEXT: u8 = 0x1;
 const OPCODE_CLOSE: u8 = 0x8;
 const OPCODE_PING: u8 = 0x9;
 const OPCODE_PONG: u8 = 0xA;
@@ -43,23 +43,30 @@ const WAKE: Token = Token(usize::MAX);
 /// Threads opening connections (each waits for its handshake).
 const OPENERS: usize = 8;
 
-/// A masked client frame.
-fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+/// A whole frame. Clients mask their frames and servers must not, so the
+/// client passes [`MASK`] and the bare server `None`.
+pub(crate) fn frame(opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let masked = if mask.is_some() { 0x80 } else { 0 };
     let mut out = Vec::with_capacity(payload.len() + 14);
     out.push(0x80 | opcode);
     match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
+        n @ 0..=125 => out.push(masked | n as u8),
         n @ 126..=0xffff => {
-            out.push(0x80 | 126);
+            out.push(masked | 126);
             out.extend_from_slice(&(n as u16).to_be_bytes());
         }
         n => {
-            out.push(0x80 | 127);
+            out.push(masked | 127);
             out.extend_from_slice(&(n as u64).to_be_bytes());
         }
     }
-    out.extend_from_slice(&MASK);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    match mask {
+        Some(mask) => {
+            out.extend_from_slice(&mask);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
     out
 }
 
@@ -160,8 +167,11 @@ impl Conn {
             Greeting::Subscribe => {
                 let subscribe =
                     serde_json::json!({"type": "subscribe", "payload": {"channel": channel}});
-                self.stream
-                    .write_all(&frame(OPCODE_TEXT, subscribe.to_string().as_bytes()))?;
+                self.stream.write_all(&frame(
+                    OPCODE_TEXT,
+                    subscribe.to_string().as_bytes(),
+                    Some(MASK),
+                ))?;
                 loop {
                     let (opcode, text) = self.next()?;
                     if opcode != OPCODE_TEXT {
@@ -178,7 +188,8 @@ impl Conn {
                 if !open.starts_with(b"0") {
                     bail!("not an Engine.IO open packet");
                 }
-                self.stream.write_all(&frame(OPCODE_TEXT, b"40"))?;
+                self.stream
+                    .write_all(&frame(OPCODE_TEXT, b"40", Some(MASK)))?;
                 loop {
                     let (opcode, text) = self.next()?;
                     if opcode == OPCODE_TEXT && text.starts_with(b"40") {
@@ -328,7 +339,7 @@ fn read_loop(
                     let text = &pending[at + payload.start..at + payload.end];
                     match opcode {
                         OPCODE_TEXT if greeting == Greeting::SocketIo && text == b"2" => {
-                            let _ = stream.write_all(&frame(OPCODE_TEXT, b"3"));
+                            let _ = stream.write_all(&frame(OPCODE_TEXT, b"3", Some(MASK)));
                         }
                         OPCODE_TEXT => {
                             if let Some(number) = event_number(text) {
@@ -337,7 +348,7 @@ fn read_loop(
                             }
                         }
                         OPCODE_PING => {
-                            let _ = stream.write_all(&frame(OPCODE_PONG, text));
+                            let _ = stream.write_all(&frame(OPCODE_PONG, text, Some(MASK)));
                         }
                         OPCODE_CLOSE => open = false,
                         _ => {}
@@ -364,7 +375,7 @@ mod tests {
     #[test]
     fn frames_round_trip_through_the_parser_after_unmasking() {
         let payload = vec![b'x'; 300];
-        let wire = frame(OPCODE_TEXT, &payload);
+        let wire = frame(OPCODE_TEXT, &payload, Some(MASK));
         let (opcode, range, total) = parse(&wire).expect("a whole frame");
         assert_eq!((opcode, total), (OPCODE_TEXT, wire.len()));
         let unmasked: Vec<u8> = wire[range]
@@ -374,6 +385,9 @@ mod tests {
             .collect();
         assert_eq!(unmasked, payload);
         assert!(parse(&wire[..wire.len() - 1]).is_none());
+        let unmasked = frame(OPCODE_TEXT, &payload, None);
+        let (_, range, total) = parse(&unmasked).expect("a whole server frame");
+        assert_eq!((&unmasked[range], total), (&payload[..], unmasked.len()));
     }
 
     #[test]

@@ -309,28 +309,10 @@ async fn cadre(binary: &str) -> anyhow::Result<Figures> {
         .as_str()
         .context("no token")?
         .to_owned();
-    let org = post("/api/v1/orgs", Some(&token), json!({"name": "Bench"})).await?["id"]
-        .as_str()
-        .context("no org")?
-        .to_owned();
-    let events_project = post(
-        &format!("/api/v1/orgs/{org}/projects"),
-        Some(&token),
-        json!({"name": "Events"}),
-    )
-    .await?["id"]
-        .as_str()
-        .context("no project")?
-        .to_owned();
-    let quiet = post(
-        &format!("/api/v1/orgs/{org}/projects"),
-        Some(&token),
-        json!({"name": "Quiet"}),
-    )
-    .await?["id"]
-        .as_str()
-        .context("no project")?
-        .to_owned();
+    let org = id_of(&post("/api/v1/orgs", Some(&token), json!({"name": "Bench"})).await?)?;
+    let projects = format!("/api/v1/orgs/{org}/projects");
+    let events_project = id_of(&post(&projects, Some(&token), json!({"name": "Events"})).await?)?;
+    let quiet = id_of(&post(&projects, Some(&token), json!({"name": "Quiet"})).await?)?;
     println!("  getting {CONNECTIONS} WebSocket tokens");
     let gate = Arc::new(Semaphore::new(32));
     let mut requests = Vec::new();
@@ -344,17 +326,7 @@ async fn cadre(binary: &str) -> anyhow::Result<Figures> {
         };
         requests.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await;
-            let resp: Value = http
-                .post(format!("{base}/api/v1/auth/ws-token"))
-                .bearer_auth(&token)
-                .send()
-                .await?
-                .json()
-                .await?;
-            let ws = resp["data"]["token"]
-                .as_str()
-                .context("no ws token")?
-                .to_owned();
+            let ws = ws_token(&http, &base, &token).await?;
             Ok::<_, anyhow::Error>(client::Target {
                 path: format!("/ws?token={ws}"),
                 channel,
@@ -377,15 +349,14 @@ async fn cadre(binary: &str) -> anyhow::Result<Figures> {
     let tasks: Vec<Value> = burst_events()
         .map(|n| json!({"key": format!("t{n}"), "title": title(n)}))
         .collect();
-    let template = post(
-        &format!("/api/v1/orgs/{org}/templates"),
-        Some(&token),
-        json!({"name": "Burst", "tasks": tasks}),
-    )
-    .await?["id"]
-        .as_str()
-        .context("no template")?
-        .to_owned();
+    let template = id_of(
+        &post(
+            &format!("/api/v1/orgs/{org}/templates"),
+            Some(&token),
+            json!({"name": "Burst", "tasks": tasks}),
+        )
+        .await?,
+    )?;
     let publish: Publish<'_> = Box::new(|events| {
         let fut = if events.len() == 1 {
             post(
@@ -411,6 +382,29 @@ async fn cadre(binary: &str) -> anyhow::Result<Figures> {
     Ok(figures)
 }
 
+/// The `id` of what an API call created.
+fn id_of(data: &Value) -> anyhow::Result<String> {
+    Ok(data["id"]
+        .as_str()
+        .with_context(|| format!("no id in {data}"))?
+        .to_owned())
+}
+
+/// A single-use WebSocket token for the session `token`.
+async fn ws_token(http: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<String> {
+    let resp: Value = http
+        .post(format!("{base}/api/v1/auth/ws-token"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(resp["data"]["token"]
+        .as_str()
+        .context("no ws token")?
+        .to_owned())
+}
+
 /// The size of one `task_created` message as a subscriber receives it.
 async fn event_bytes(
     port: u16,
@@ -419,14 +413,7 @@ async fn event_bytes(
     token: &str,
     project: &str,
 ) -> anyhow::Result<usize> {
-    let resp: Value = http
-        .post(format!("{base}/api/v1/auth/ws-token"))
-        .bearer_auth(token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let ws = resp["data"]["token"].as_str().context("no ws token")?;
+    let ws = ws_token(http, base, token).await?;
     let mut socket = open(
         Protocol::Cadre,
         &format!("ws://127.0.0.1:{port}/ws?token={ws}"),
