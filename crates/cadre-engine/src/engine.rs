@@ -163,8 +163,6 @@ pub(crate) struct Landing(Arc<std::sync::Mutex<Landed>>);
 #[derive(Debug, Default)]
 struct Landed {
     at: Option<(ExecutionRow, Checkpoint)>,
-    /// `at` was just read from the database (not left by a commit).
-    fresh: bool,
     released: bool,
 }
 
@@ -175,27 +173,19 @@ impl Landing {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The execution as the last commit (or the run's read) left it, and
-    /// whether it was just read from the database.
-    pub(crate) fn take(&self) -> Option<(ExecutionRow, Checkpoint, bool)> {
-        let mut slot = self.slot();
-        let fresh = std::mem::take(&mut slot.fresh);
-        slot.at
-            .take()
-            .map(|(ex, checkpoint)| (ex, checkpoint, fresh))
+    /// The execution as the last commit (or the run's read) left it.
+    pub(crate) fn take(&self) -> Option<(ExecutionRow, Checkpoint)> {
+        self.slot().at.take()
     }
 
     /// The execution as just read from the database.
     fn read(&self, ex: ExecutionRow, checkpoint: Checkpoint) {
-        let mut slot = self.slot();
-        slot.at = Some((ex, checkpoint));
-        slot.fresh = true;
+        self.slot().at = Some((ex, checkpoint));
     }
 
     fn set(&self, ex: ExecutionRow, checkpoint: Checkpoint, released: bool) {
         let mut slot = self.slot();
         slot.at = Some((ex, checkpoint));
-        slot.fresh = false;
         slot.released |= released;
     }
 
@@ -513,14 +503,10 @@ impl Engine {
     ) -> Result<Next, StepError> {
         let store = self.store();
         let (ex, checkpoint) = match cache.landing.take() {
-            Some((mut ex, checkpoint, fresh)) => {
-                // Steps see pause and cancel requests as they commit; a model
-                // call, the step that costs, checks for one first.
-                if !fresh && checkpoint.pending.is_empty() && ex.control.is_none() {
-                    ex.control = store.executions().control(tenant, id).await?;
-                }
-                (ex, checkpoint)
-            }
+            // A pause or cancel asked for while a step ran comes back with
+            // its commit, so the next step honours it: the step in flight
+            // is the most that runs after the request (SPEC §4).
+            Some(landed) => landed,
             None => {
                 let mut ex = store.executions().execution(tenant, id).await?;
                 let checkpoint = Checkpoint::from_json(&std::mem::take(&mut ex.checkpoint.0));

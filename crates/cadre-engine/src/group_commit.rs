@@ -22,12 +22,13 @@ use tokio::sync::oneshot;
 /// Most steps in one transaction.
 const MAX_BATCH: usize = 128;
 
-/// Most batches in flight at once on PostgreSQL. Each holds a pooled
-/// connection for its transaction, so at most half the pool is used (five
-/// with the default pool of 10). With 64 concurrent executions: four
-/// batches 1,350–1,420 steps/s, five 1,650, eight 1,680 — the leaders
-/// mostly wait for round trips, not for the server (docs/benchmarks.md).
-const PG_LEADERS: usize = 8;
+/// Most batches in flight at once on PostgreSQL (each holds a pooled
+/// connection, and at most half the pool is used). Two: with one statement
+/// per batch, fewer batches in flight grow each batch, and 64 concurrent
+/// executions ran 2,465–2,574 steps/s with two, 1,552–2,078 with three or
+/// four and 1,413–1,472 with eight, whose batches of one or two steps cost
+/// PostgreSQL twice the CPU per step (docs/benchmarks.md).
+const PG_LEADERS: usize = 2;
 
 /// A committed step comes back with its commit, for what is announced.
 type Outcome = Result<(StepHead, StepCommit), StoreError>;

@@ -270,7 +270,7 @@ impl Engine {
                     let landing = intent.landing();
                     self.commit(ctx.tenant, intent, Next::Continue).await?;
                     fail::fail_point!("engine::after_intent");
-                    let (head, checkpoint, _) = landing.take().ok_or(StepError::Moved)?;
+                    let (head, checkpoint) = landing.take().ok_or(StepError::Moved)?;
                     step = Step::new(&head, checkpoint, step.commit.lease, &landing);
                     self.external(ctx, &call, &key)
                         .instrument(span.clone())

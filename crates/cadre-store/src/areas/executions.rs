@@ -280,8 +280,6 @@ pub trait ExecutionQueries: Send + Sync {
         job: &NewJob,
     ) -> Result<ExecutionRow>;
     async fn execution(&self, tenant: Tenant, id: Uuid) -> Result<ExecutionRow>;
-    /// The pause or cancel request pending on an execution, if any.
-    async fn control(&self, tenant: Tenant, id: Uuid) -> Result<Option<String>>;
     /// Newest first.
     async fn executions(
         &self,
@@ -845,8 +843,63 @@ fn is_plain(c: &StepCommit) -> bool {
         && c.jobs.is_empty()
 }
 
-/// Most bind parameters in one statement (PostgreSQL allows 65,535).
-const MAX_BINDS: usize = 60_000;
+/// A batch of plain steps in one statement on PostgreSQL: each table's
+/// rows go in as arrays (one per column) that `UNNEST` turns back into
+/// rows, so the statement's text is the same whatever the batch, and it is
+/// prepared once per connection and planned from its cached plan. The heads
+/// move in a data-modifying CTE (the fences of [`MOVE_HEADS_WHERE`]); only
+/// the steps whose head moved append their trace events, snapshots and
+/// memories (the inserts read the `UPDATE`'s `RETURNING`). Of several
+/// writes to one memory key the last in the batch wins, as one by one.
+const PG_COMMIT_PLAIN: &str = "WITH v AS (
+    SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::text[], $5::int8[], $6::int8[],
+        $7::int8[], $8::int8[], $9::jsonb[], $10::jsonb[], $11::text[], $12::timestamptz[],
+        $13::timestamptz[], $14::bool[], $15::bool[], $16::int8[], $17::text[], $18::timestamptz[],
+        $19::bool[], $20::text[], $21::uuid[], $22::int8[])
+    AS v (org_id, id, expected_seq, status, steps, tokens_in, tokens_out, cost_nanos, models,
+          checkpoint, error, started_at, finished_at, clear_control, clear_input, seq, hash, at,
+          release_runner, expected_control, job_id, lease_epoch)
+), moved AS (
+    UPDATE executions e SET status = v.status, steps = v.steps, tokens_in = v.tokens_in,
+        tokens_out = v.tokens_out, cost_nanos = v.cost_nanos, models = v.models,
+        checkpoint = v.checkpoint, error = v.error, started_at = v.started_at,
+        finished_at = v.finished_at,
+        control = CASE WHEN v.clear_control THEN NULL ELSE e.control END,
+        input = CASE WHEN v.clear_input THEN NULL ELSE e.input END,
+        trace_seq = COALESCE(v.seq, e.trace_seq), trace_hash = COALESCE(v.hash, e.trace_hash),
+        updated_at = v.at, runner = CASE WHEN v.release_runner THEN NULL ELSE e.runner END
+    FROM v
+    WHERE e.org_id = v.org_id AND e.id = v.id AND e.trace_seq = v.expected_seq
+      AND (NOT v.release_runner OR COALESCE(e.control, '') = v.expected_control)
+      AND (v.job_id IS NULL OR EXISTS (
+           SELECT 1 FROM jobs j WHERE j.id = v.job_id AND j.lease_epoch = v.lease_epoch AND j.state = 'running'))
+    RETURNING e.id, e.control, e.input
+), t AS (
+    INSERT INTO trace_events (execution_id, seq, org_id, type, at, data, prev_hash, hash)
+    SELECT * FROM UNNEST($23::uuid[], $24::int8[], $25::uuid[], $26::text[], $27::timestamptz[],
+                         $28::jsonb[], $29::text[], $30::text[])
+        AS t (execution_id, seq, org_id, type, at, data, prev_hash, hash)
+    WHERE t.execution_id IN (SELECT id FROM moved)
+), s AS (
+    INSERT INTO execution_checkpoints (execution_id, step, state)
+    SELECT * FROM UNNEST($31::uuid[], $32::int8[], $33::jsonb[]) AS s (execution_id, step, state)
+    WHERE s.execution_id IN (SELECT id FROM moved)
+    ON CONFLICT (execution_id, step) DO UPDATE SET state = excluded.state
+), m AS (
+    INSERT INTO memories (org_id, agent_id, key, value, created_at, updated_at)
+    SELECT DISTINCT ON (m.org_id, m.agent_id, m.key) m.org_id, m.agent_id, m.key, m.value, m.at, m.at
+    FROM UNNEST($34::uuid[], $35::uuid[], $36::uuid[], $37::text[], $38::text[], $39::timestamptz[])
+        WITH ORDINALITY AS m (execution_id, org_id, agent_id, key, value, at, n)
+    WHERE m.execution_id IN (SELECT id FROM moved)
+    ORDER BY m.org_id, m.agent_id, m.key, m.n DESC
+    ON CONFLICT (org_id, agent_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+)
+SELECT id, control, input FROM moved";
+
+/// One column of a batch, as the array [`PG_COMMIT_PLAIN`] binds.
+fn column<T, U>(rows: &[T], f: impl FnMut(&T) -> U) -> Vec<U> {
+    rows.iter().map(f).collect()
+}
 
 impl crate::sqlite::SqliteStore {
     /// SQLite's statements cost no round trip: the general path is as fast.
@@ -859,15 +912,12 @@ impl crate::sqlite::SqliteStore {
 }
 
 impl crate::postgres::PgStore {
-    /// A batch of plain steps as one statement: the heads move in a
-    /// data-modifying CTE, and only the steps whose head moved append
-    /// their trace events, snapshots and memories (the inserts read the
-    /// `UPDATE`'s `RETURNING`). One round trip and one implicit
-    /// transaction, where the general path takes six — the batches were
-    /// found waiting on round trips (docs/benchmarks.md). `None` for the
-    /// general path: a step that is not plain, a batch too large for one
-    /// statement, or two executions remembering the same key (which one
-    /// wins depends on which heads move).
+    /// A batch of plain steps as one statement, [`PG_COMMIT_PLAIN`]: one
+    /// round trip and one implicit transaction, where the general path
+    /// takes six, and one prepared statement whatever the batch — the
+    /// batches were found waiting on round trips, and a `VALUES` list per
+    /// batch size was parsed and planned anew (docs/benchmarks.md). `None`
+    /// for the general path: a step that is not plain.
     async fn commit_plain(
         &self,
         steps: &[(Uuid, &StepCommit)],
@@ -879,18 +929,22 @@ impl crate::postgres::PgStore {
             .iter()
             .flat_map(|(org, c)| c.events.iter().map(move |e| (*org, *c, e)))
             .collect();
-        let snapshots: Vec<(&StepCommit, &(i64, Value))> = steps
+        let snapshots: Vec<(Uuid, i64, &Value)> = steps
             .iter()
-            .filter_map(|(_, c)| c.snapshot.as_ref().map(|s| (*c, s)))
+            .filter_map(|(_, c)| {
+                c.snapshot
+                    .as_ref()
+                    .map(|(step, state)| (c.execution_id, *step, state))
+            })
             .collect();
-        let mut memories: Vec<(Uuid, Uuid, &Uuid, &str, &str, OffsetDateTime)> = steps
+        let memories: Vec<(Uuid, Uuid, Uuid, &str, &str, OffsetDateTime)> = steps
             .iter()
             .flat_map(|(org, c)| {
                 c.memories.iter().map(move |(agent, key, value)| {
                     (
                         c.execution_id,
                         *org,
-                        agent,
+                        *agent,
                         key.as_str(),
                         value.as_str(),
                         c.at,
@@ -898,73 +952,53 @@ impl crate::postgres::PgStore {
                 })
             })
             .collect();
-        // In key order (concurrent batches lock rows in one order); of one
-        // execution's writes to a key the last wins, as one by one.
-        memories.sort_by(|a, b| (a.1, a.2, a.3).cmp(&(b.1, b.2, b.3)));
-        let mut clash = false;
-        memories.dedup_by(|later, kept| {
-            let same = (later.1, later.2, later.3) == (kept.1, kept.2, kept.3);
-            clash |= same && later.0 != kept.0;
-            if same {
-                std::mem::swap(later, kept);
-            }
-            same
-        });
-        let binds = steps.len() * 22 + events.len() * 8 + snapshots.len() * 3 + memories.len() * 6;
-        if clash || binds > MAX_BINDS {
-            return Ok(None);
-        }
-        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new("WITH moved AS (");
-        q.push(MOVE_HEADS);
-        q.push_values(steps, |mut row, (org, c)| head_binds!(row, org, c));
-        q.push(MOVE_HEADS_WHERE);
-        q.push(")");
-        if !events.is_empty() {
-            q.push(", t AS (INSERT INTO trace_events (execution_id, seq, org_id, type, at, data, prev_hash, hash) SELECT e.* FROM (");
-            q.push_values(&events, |mut row, (org, c, e)| {
-                row.push_bind(c.execution_id)
-                    .push_bind(e.seq)
-                    .push_bind(*org)
-                    .push_bind(&e.kind)
-                    .push_bind(e.at)
-                    .push_bind(&e.data)
-                    .push_bind(&e.prev_hash)
-                    .push_bind(&e.hash);
-            });
-            q.push(") AS e (execution_id, seq, org_id, type, at, data, prev_hash, hash) WHERE e.execution_id IN (SELECT id FROM moved))");
-        }
-        if !snapshots.is_empty() {
-            q.push(", s AS (INSERT INTO execution_checkpoints (execution_id, step, state) SELECT x.* FROM (");
-            q.push_values(&snapshots, |mut row, (c, (step, state))| {
-                row.push_bind(c.execution_id)
-                    .push_bind(*step)
-                    .push_bind(Json(state));
-            });
-            q.push(
-                ") AS x (execution_id, step, state) WHERE x.execution_id IN (SELECT id FROM moved)
-                     ON CONFLICT (execution_id, step) DO UPDATE SET state = excluded.state)",
-            );
-        }
-        if !memories.is_empty() {
-            q.push(", m AS (INSERT INTO memories (org_id, agent_id, key, value, created_at, updated_at)
-                     SELECT m.org_id, m.agent_id, m.key, m.value, m.at, m.at FROM (");
-            q.push_values(
-                &memories,
-                |mut row, (execution, org, agent, key, value, at)| {
-                    row.push_bind(*execution)
-                        .push_bind(*org)
-                        .push_bind(**agent)
-                        .push_bind(*key)
-                        .push_bind(*value)
-                        .push_bind(*at);
-                },
-            );
-            q.push(") AS m (execution_id, org_id, agent_id, key, value, at) WHERE m.execution_id IN (SELECT id FROM moved)
-                     ON CONFLICT (org_id, agent_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at)");
-        }
-        q.push(" SELECT id, control, input FROM moved");
         let rows: Vec<(Uuid, Option<String>, Option<Json<Value>>)> =
-            q.build_query_as().fetch_all(&self.pool).await?;
+            sqlx::query_as(PG_COMMIT_PLAIN)
+                .bind(column(steps, |(org, _)| *org))
+                .bind(column(steps, |(_, c)| c.execution_id))
+                .bind(column(steps, |(_, c)| c.expected_seq))
+                .bind(column(steps, |(_, c)| c.state.status.as_str()))
+                .bind(column(steps, |(_, c)| c.state.steps))
+                .bind(column(steps, |(_, c)| c.state.tokens_in))
+                .bind(column(steps, |(_, c)| c.state.tokens_out))
+                .bind(column(steps, |(_, c)| c.state.cost_nanos))
+                .bind(column(steps, |(_, c)| Json(&c.state.models)))
+                .bind(column(steps, |(_, c)| Json(&c.state.checkpoint)))
+                .bind(column(steps, |(_, c)| c.state.error.as_deref()))
+                .bind(column(steps, |(_, c)| c.state.started_at))
+                .bind(column(steps, |(_, c)| c.state.finished_at))
+                .bind(column(steps, |(_, c)| c.state.clear_control))
+                .bind(column(steps, |(_, c)| c.state.clear_input))
+                .bind(column(steps, |(_, c)| c.events.last().map(|e| e.seq)))
+                .bind(column(steps, |(_, c)| {
+                    c.events.last().map(|e| e.hash.as_str())
+                }))
+                .bind(column(steps, |(_, c)| c.at))
+                .bind(column(steps, |(_, c)| c.release_runner))
+                .bind(column(steps, |(_, c)| {
+                    c.expected_control.as_deref().unwrap_or("")
+                }))
+                .bind(column(steps, |(_, c)| c.lease.map(|l| l.job_id)))
+                .bind(column(steps, |(_, c)| c.lease.map_or(0, |l| l.epoch)))
+                .bind(column(&events, |(_, c, _)| c.execution_id))
+                .bind(column(&events, |(_, _, e)| e.seq))
+                .bind(column(&events, |(org, _, _)| *org))
+                .bind(column(&events, |(_, _, e)| e.kind.as_str()))
+                .bind(column(&events, |(_, _, e)| e.at))
+                .bind(column(&events, |(_, _, e)| Json(&e.data.0)))
+                .bind(column(&events, |(_, _, e)| e.prev_hash.as_str()))
+                .bind(column(&events, |(_, _, e)| e.hash.as_str()))
+                .bind(column(&snapshots, |s| s.0))
+                .bind(column(&snapshots, |s| s.1))
+                .bind(column(&snapshots, |s| Json(s.2)))
+                .bind(column(&memories, |m| m.0))
+                .bind(column(&memories, |m| m.1))
+                .bind(column(&memories, |m| m.2))
+                .bind(column(&memories, |m| m.3))
+                .bind(column(&memories, |m| m.4))
+                .bind(column(&memories, |m| m.5))
+                .fetch_all(&self.pool)
+                .await?;
         let mut moved: std::collections::HashMap<Uuid, StepHead> = rows
             .into_iter()
             .map(|(id, control, input)| (id, StepHead { control, input }))
@@ -1021,15 +1055,6 @@ super::for_both_backends!(ExecutionQueries {
         .bind(id)
         .fetch_one(&self.pool)
         .await?)
-    }
-
-    async fn control(&self, tenant: Tenant, id: Uuid) -> Result<Option<String>> {
-        let control: Option<Option<String>> = sqlx::query_scalar("SELECT control FROM executions WHERE org_id = $1 AND id = $2")
-            .bind(tenant.org_id())
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        control.ok_or(StoreError::NotFound)
     }
 
     async fn executions(&self, tenant: Tenant, f: &ExecutionFilter, page: Page) -> Result<(Vec<ExecutionRow>, u64)> {
