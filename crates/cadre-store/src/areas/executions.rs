@@ -916,8 +916,9 @@ impl crate::postgres::PgStore {
     /// round trip and one implicit transaction, where the general path
     /// takes six, and one prepared statement whatever the batch — the
     /// batches were found waiting on round trips, and a `VALUES` list per
-    /// batch size was parsed and planned anew (docs/benchmarks.md). `None`
-    /// for the general path: a step that is not plain.
+    /// batch size was parsed and planned anew (docs/benchmarks.md). It runs
+    /// on the commit pool, whose sessions keep its generic plan. `None` for
+    /// the general path: a step that is not plain.
     async fn commit_plain(
         &self,
         steps: &[(Uuid, &StepCommit)],
@@ -997,7 +998,7 @@ impl crate::postgres::PgStore {
                 .bind(column(&memories, |m| m.3))
                 .bind(column(&memories, |m| m.4))
                 .bind(column(&memories, |m| m.5))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.commits)
                 .await?;
         let mut moved: std::collections::HashMap<Uuid, StepHead> = rows
             .into_iter()
