@@ -23,11 +23,12 @@ use tokio::sync::oneshot;
 const MAX_BATCH: usize = 128;
 
 /// Most batches in flight at once on PostgreSQL (each holds a pooled
-/// connection, and at most half the pool is used). Two: with one statement
-/// per batch, fewer batches in flight grow each batch, and 64 concurrent
-/// executions ran 2,465–2,574 steps/s with two, 1,552–2,078 with three or
-/// four and 1,413–1,472 with eight, whose batches of one or two steps cost
-/// PostgreSQL twice the CPU per step (docs/benchmarks.md).
+/// connection, and at most half the pool is used). Two, the size of the
+/// store's commit pool: with one statement per batch, fewer batches in
+/// flight grow each batch, and 64 concurrent executions ran 1,842–2,574
+/// steps/s with two, 1,552–2,078 with three or four and 1,413–1,472 with
+/// eight, whose batches of one or two steps cost PostgreSQL twice the CPU
+/// per step (docs/benchmarks.md).
 const PG_LEADERS: usize = 2;
 
 /// A committed step comes back with its commit, for what is announced.
