@@ -386,32 +386,17 @@ macro_rules! store_version {
     ($tx:ident, $org:expr, $id:expr, $change:expr, $summary:expr, $actor:expr, $at:expr) => {
         async {
             let task = sqlx::query_as::<_, $crate::areas::tasks::TaskRow>(concat!(
-                "SELECT ", $crate::areas::tasks::task_columns!(), " FROM tasks WHERE org_id = $1 AND id = $2"))
-                .bind($org)
-                .bind($id)
-                .fetch_one(&mut *$tx)
-                .await?;
-            let inputs = sqlx::query_as::<_, $crate::areas::tasks::InputRow>(
-                "SELECT id, task_id, kind, label, position, content, created_at FROM task_inputs
-                 WHERE org_id = $1 AND task_id = $2 ORDER BY position, id")
-                .bind($org)
-                .bind($id)
-                .fetch_all(&mut *$tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO task_versions (task_id, version, org_id, snapshot, change_type, summary, actor_type, actor_id, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-                .bind($id)
-                .bind(task.version)
-                .bind($org)
-                .bind(sqlx::types::Json($crate::areas::tasks::snapshot(&task, &inputs)))
-                .bind($change)
-                .bind($summary)
-                .bind(&$actor.kind)
-                .bind($actor.id)
-                .bind($at)
-                .execute(&mut *$tx)
-                .await?;
+                "SELECT ",
+                $crate::areas::tasks::task_columns!(),
+                " FROM tasks WHERE org_id = $1 AND id = $2"
+            ))
+            .bind($org)
+            .bind($id)
+            .fetch_one(&mut *$tx)
+            .await?;
+            $crate::areas::tasks::record_version!(
+                $tx, $org, &task, $change, $summary, $actor, $at
+            )?;
             Ok::<_, $crate::StoreError>(task)
         }
         .await
@@ -419,18 +404,55 @@ macro_rules! store_version {
 }
 pub(crate) use store_version;
 
+/// Inserts the version row for `$task`, the task's current row, with its
+/// inputs (in `$tx`). Evaluates to `Result<()>`.
+macro_rules! record_version {
+    ($tx:ident, $org:expr, $task:expr, $change:expr, $summary:expr, $actor:expr, $at:expr) => {
+        async {
+            let task: &$crate::areas::tasks::TaskRow = $task;
+            let inputs = sqlx::query_as::<_, $crate::areas::tasks::InputRow>(
+                "SELECT id, task_id, kind, label, position, content, created_at FROM task_inputs
+                 WHERE org_id = $1 AND task_id = $2 ORDER BY position, id")
+                .bind($org)
+                .bind(task.id)
+                .fetch_all(&mut *$tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO task_versions (task_id, version, org_id, snapshot, change_type, summary, actor_type, actor_id, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                .bind(task.id)
+                .bind(task.version)
+                .bind($org)
+                .bind(sqlx::types::Json($crate::areas::tasks::snapshot(task, &inputs)))
+                .bind($change)
+                .bind($summary)
+                .bind(&$actor.kind)
+                .bind($actor.id)
+                .bind($at)
+                .execute(&mut *$tx)
+                .await?;
+            Ok::<(), $crate::StoreError>(())
+        }
+        .await
+    };
+}
+pub(crate) use record_version;
+
 /// Bumps the task's version, stores the new state as that version and
 /// writes a `task_updated` event (in `$tx`); evaluates to the task row.
 macro_rules! new_version {
     ($out:ident, $tx:ident, $org:expr, $id:expr, $change:expr, $summary:expr, $actor:expr, $at:expr) => {
         async {
-            sqlx::query("UPDATE tasks SET version = version + 1, updated_at = $3 WHERE org_id = $1 AND id = $2")
+            // The bump returns the row, so the version needs no read back.
+            let task = sqlx::query_as::<_, $crate::areas::tasks::TaskRow>(concat!(
+                "UPDATE tasks SET version = version + 1, updated_at = $3 WHERE org_id = $1 AND id = $2 RETURNING ",
+                $crate::areas::tasks::task_columns!()))
                 .bind($org)
                 .bind($id)
                 .bind($at)
-                .execute(&mut *$tx)
+                .fetch_one(&mut *$tx)
                 .await?;
-            let task = $crate::areas::tasks::store_version!($tx, $org, $id, $change, $summary, $actor, $at)?;
+            $crate::areas::tasks::record_version!($tx, $org, &task, $change, $summary, $actor, $at)?;
             $crate::areas::events::emit!($out, $tx, $org, "task_updated", "task", $id, $actor,
                 serde_json::json!({ "taskId": $id, "projectId": task.project_id, "version": task.version,
                                     "change": $change, "summary": $summary, "status": task.status }), $at)?;
