@@ -901,6 +901,23 @@ fn column<T, U>(rows: &[T], f: impl FnMut(&T) -> U) -> Vec<U> {
     rows.iter().map(f).collect()
 }
 
+/// The steps of a batch whose heads moved, by agent and execution: what
+/// they write is then locked in one order by every batch in flight (no
+/// deadlock between batches).
+fn accepted<'a>(
+    steps: &[(Uuid, &'a StepCommit)],
+    outcomes: &[Result<StepHead>],
+) -> Vec<(Uuid, &'a StepCommit)> {
+    let mut accepted: Vec<(Uuid, &StepCommit)> = steps
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(step, _)| *step)
+        .collect();
+    accepted.sort_by_key(|(_, c)| (c.agent_id, c.execution_id));
+    accepted
+}
+
 impl crate::sqlite::SqliteStore {
     /// SQLite's statements cost no round trip: the general path is as fast.
     async fn commit_plain(
@@ -909,6 +926,108 @@ impl crate::sqlite::SqliteStore {
     ) -> Result<Option<Vec<Result<StepHead>>>> {
         Ok(None)
     }
+
+    async fn begin_steps(&self) -> Result<crate::sqlite::WriteTx> {
+        self.begin_write().await
+    }
+
+    /// Moves the heads of a batch (in `tx`), then appends the trace events,
+    /// snapshots and memories of the steps whose head moved; the outcome of
+    /// each step, in order.
+    async fn move_and_append(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        steps: &[(Uuid, &StepCommit)],
+    ) -> Result<Vec<Result<StepHead>>> {
+        let outcomes = move_heads!(tx, steps)?;
+        append_steps!(tx, &accepted(steps, &outcomes))?;
+        Ok(outcomes)
+    }
+}
+
+/// Runs [`PG_COMMIT_PLAIN`] for `steps` on `conn`: the heads that moved
+/// and what the other side changed on them meanwhile.
+async fn pg_move_and_append<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    steps: &[(Uuid, &StepCommit)],
+) -> Result<std::collections::HashMap<Uuid, StepHead>> {
+    let events: Vec<(Uuid, &StepCommit, &TraceEventRow)> = steps
+        .iter()
+        .flat_map(|(org, c)| c.events.iter().map(move |e| (*org, *c, e)))
+        .collect();
+    let snapshots: Vec<(Uuid, i64, &Value)> = steps
+        .iter()
+        .filter_map(|(_, c)| {
+            c.snapshot
+                .as_ref()
+                .map(|(step, state)| (c.execution_id, *step, state))
+        })
+        .collect();
+    let memories: Vec<(Uuid, Uuid, Uuid, &str, &str, OffsetDateTime)> = steps
+        .iter()
+        .flat_map(|(org, c)| {
+            c.memories.iter().map(move |(agent, key, value)| {
+                (
+                    c.execution_id,
+                    *org,
+                    *agent,
+                    key.as_str(),
+                    value.as_str(),
+                    c.at,
+                )
+            })
+        })
+        .collect();
+    let rows: Vec<(Uuid, Option<String>, Option<Json<Value>>)> = sqlx::query_as(PG_COMMIT_PLAIN)
+        .bind(column(steps, |(org, _)| *org))
+        .bind(column(steps, |(_, c)| c.execution_id))
+        .bind(column(steps, |(_, c)| c.expected_seq))
+        .bind(column(steps, |(_, c)| c.state.status.as_str()))
+        .bind(column(steps, |(_, c)| c.state.steps))
+        .bind(column(steps, |(_, c)| c.state.tokens_in))
+        .bind(column(steps, |(_, c)| c.state.tokens_out))
+        .bind(column(steps, |(_, c)| c.state.cost_nanos))
+        .bind(column(steps, |(_, c)| Json(&c.state.models)))
+        .bind(column(steps, |(_, c)| Json(&c.state.checkpoint)))
+        .bind(column(steps, |(_, c)| c.state.error.as_deref()))
+        .bind(column(steps, |(_, c)| c.state.started_at))
+        .bind(column(steps, |(_, c)| c.state.finished_at))
+        .bind(column(steps, |(_, c)| c.state.clear_control))
+        .bind(column(steps, |(_, c)| c.state.clear_input))
+        .bind(column(steps, |(_, c)| c.events.last().map(|e| e.seq)))
+        .bind(column(steps, |(_, c)| {
+            c.events.last().map(|e| e.hash.as_str())
+        }))
+        .bind(column(steps, |(_, c)| c.at))
+        .bind(column(steps, |(_, c)| c.release_runner))
+        .bind(column(steps, |(_, c)| {
+            c.expected_control.as_deref().unwrap_or("")
+        }))
+        .bind(column(steps, |(_, c)| c.lease.map(|l| l.job_id)))
+        .bind(column(steps, |(_, c)| c.lease.map_or(0, |l| l.epoch)))
+        .bind(column(&events, |(_, c, _)| c.execution_id))
+        .bind(column(&events, |(_, _, e)| e.seq))
+        .bind(column(&events, |(org, _, _)| *org))
+        .bind(column(&events, |(_, _, e)| e.kind.as_str()))
+        .bind(column(&events, |(_, _, e)| e.at))
+        .bind(column(&events, |(_, _, e)| Json(&e.data.0)))
+        .bind(column(&events, |(_, _, e)| e.prev_hash.as_str()))
+        .bind(column(&events, |(_, _, e)| e.hash.as_str()))
+        .bind(column(&snapshots, |s| s.0))
+        .bind(column(&snapshots, |s| s.1))
+        .bind(column(&snapshots, |s| Json(s.2)))
+        .bind(column(&memories, |m| m.0))
+        .bind(column(&memories, |m| m.1))
+        .bind(column(&memories, |m| m.2))
+        .bind(column(&memories, |m| m.3))
+        .bind(column(&memories, |m| m.4))
+        .bind(column(&memories, |m| m.5))
+        .fetch_all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, control, input)| (id, StepHead { control, input }))
+        .collect())
 }
 
 impl crate::postgres::PgStore {
@@ -926,84 +1045,7 @@ impl crate::postgres::PgStore {
         if !steps.iter().all(|(_, c)| is_plain(c)) {
             return Ok(None);
         }
-        let events: Vec<(Uuid, &StepCommit, &TraceEventRow)> = steps
-            .iter()
-            .flat_map(|(org, c)| c.events.iter().map(move |e| (*org, *c, e)))
-            .collect();
-        let snapshots: Vec<(Uuid, i64, &Value)> = steps
-            .iter()
-            .filter_map(|(_, c)| {
-                c.snapshot
-                    .as_ref()
-                    .map(|(step, state)| (c.execution_id, *step, state))
-            })
-            .collect();
-        let memories: Vec<(Uuid, Uuid, Uuid, &str, &str, OffsetDateTime)> = steps
-            .iter()
-            .flat_map(|(org, c)| {
-                c.memories.iter().map(move |(agent, key, value)| {
-                    (
-                        c.execution_id,
-                        *org,
-                        *agent,
-                        key.as_str(),
-                        value.as_str(),
-                        c.at,
-                    )
-                })
-            })
-            .collect();
-        let rows: Vec<(Uuid, Option<String>, Option<Json<Value>>)> =
-            sqlx::query_as(PG_COMMIT_PLAIN)
-                .bind(column(steps, |(org, _)| *org))
-                .bind(column(steps, |(_, c)| c.execution_id))
-                .bind(column(steps, |(_, c)| c.expected_seq))
-                .bind(column(steps, |(_, c)| c.state.status.as_str()))
-                .bind(column(steps, |(_, c)| c.state.steps))
-                .bind(column(steps, |(_, c)| c.state.tokens_in))
-                .bind(column(steps, |(_, c)| c.state.tokens_out))
-                .bind(column(steps, |(_, c)| c.state.cost_nanos))
-                .bind(column(steps, |(_, c)| Json(&c.state.models)))
-                .bind(column(steps, |(_, c)| Json(&c.state.checkpoint)))
-                .bind(column(steps, |(_, c)| c.state.error.as_deref()))
-                .bind(column(steps, |(_, c)| c.state.started_at))
-                .bind(column(steps, |(_, c)| c.state.finished_at))
-                .bind(column(steps, |(_, c)| c.state.clear_control))
-                .bind(column(steps, |(_, c)| c.state.clear_input))
-                .bind(column(steps, |(_, c)| c.events.last().map(|e| e.seq)))
-                .bind(column(steps, |(_, c)| {
-                    c.events.last().map(|e| e.hash.as_str())
-                }))
-                .bind(column(steps, |(_, c)| c.at))
-                .bind(column(steps, |(_, c)| c.release_runner))
-                .bind(column(steps, |(_, c)| {
-                    c.expected_control.as_deref().unwrap_or("")
-                }))
-                .bind(column(steps, |(_, c)| c.lease.map(|l| l.job_id)))
-                .bind(column(steps, |(_, c)| c.lease.map_or(0, |l| l.epoch)))
-                .bind(column(&events, |(_, c, _)| c.execution_id))
-                .bind(column(&events, |(_, _, e)| e.seq))
-                .bind(column(&events, |(org, _, _)| *org))
-                .bind(column(&events, |(_, _, e)| e.kind.as_str()))
-                .bind(column(&events, |(_, _, e)| e.at))
-                .bind(column(&events, |(_, _, e)| Json(&e.data.0)))
-                .bind(column(&events, |(_, _, e)| e.prev_hash.as_str()))
-                .bind(column(&events, |(_, _, e)| e.hash.as_str()))
-                .bind(column(&snapshots, |s| s.0))
-                .bind(column(&snapshots, |s| s.1))
-                .bind(column(&snapshots, |s| Json(s.2)))
-                .bind(column(&memories, |m| m.0))
-                .bind(column(&memories, |m| m.1))
-                .bind(column(&memories, |m| m.2))
-                .bind(column(&memories, |m| m.3))
-                .bind(column(&memories, |m| m.4))
-                .bind(column(&memories, |m| m.5))
-                .fetch_all(&self.commits)
-                .await?;
-        let mut moved: std::collections::HashMap<Uuid, StepHead> = rows
-            .into_iter()
-            .map(|(id, control, input)| (id, StepHead { control, input }))
-            .collect();
+        let mut moved = pg_move_and_append(&self.commits, steps).await?;
         if moved.len() == steps.len() {
             // Every head moved (the usual case): no look-up needed.
             return Ok(Some(
@@ -1019,6 +1061,24 @@ impl crate::postgres::PgStore {
         }
         let mut conn = self.pool.acquire().await?;
         Ok(Some(outcomes!(conn, steps, moved)?))
+    }
+
+    /// The general path's transaction, on the commit pool too: its heads
+    /// and appends are the same statement as a plain batch's.
+    async fn begin_steps(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        Ok(self.commits.begin().await?)
+    }
+
+    /// Moves the heads of a batch and appends what the steps whose head
+    /// moved write, with [`PG_COMMIT_PLAIN`] (in `tx`); the outcome of each
+    /// step, in order.
+    async fn move_and_append(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        steps: &[(Uuid, &StepCommit)],
+    ) -> Result<Vec<Result<StepHead>>> {
+        let moved = pg_move_and_append(&mut *tx, steps).await?;
+        outcomes!(tx, steps, moved)
     }
 }
 
@@ -1159,20 +1219,11 @@ super::for_both_backends!(ExecutionQueries {
         if let Some(outcomes) = self.commit_plain(&steps).await? {
             return Ok(outcomes);
         }
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_steps().await?;
         // Heads first: a refused step has written nothing when it is found
         // out, so the others go on in the same transaction.
-        let outcomes = move_heads!(tx, &steps)?;
-        let mut accepted: Vec<(Uuid, &StepCommit)> = steps
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, outcome)| outcome.is_ok())
-            .map(|(step, _)| *step)
-            .collect();
-        // By agent: the agent rows steps update are then locked in one
-        // order by every batch in flight (no deadlock between batches).
-        accepted.sort_by_key(|(_, c)| (c.agent_id, c.execution_id));
-        append_steps!(tx, &accepted)?;
+        let outcomes = self.move_and_append(&mut tx, &steps).await?;
+        let accepted = accepted(&steps, &outcomes);
         let mut out = Vec::new();
         for (org, c) in &accepted {
             apply_step!(out, tx, *org, c)?;
