@@ -7,8 +7,8 @@
 //! There is no background task: a committer that finds fewer than the
 //! backend's leaders at work leads, writing batches until the queue is
 //! empty; the others wait for their outcome. SQLite has one writer, so one
-//! leader; PostgreSQL commits transactions in parallel, so a few batches
-//! may be in flight at once (docs/architecture.md). A leader that is dropped
+//! leader; PostgreSQL commits transactions in parallel, so as many batches
+//! as the store's commit lanes (two) may be in flight (docs/architecture.md). A leader that is dropped
 //! mid-batch (its job timed out) hands leadership back, and the steps it
 //! held see an error and are taken again from the database's state.
 
@@ -21,15 +21,6 @@ use tokio::sync::oneshot;
 
 /// Most steps in one transaction.
 const MAX_BATCH: usize = 128;
-
-/// Most batches in flight at once on PostgreSQL (each holds a pooled
-/// connection, and at most half the pool is used). Two, the size of the
-/// store's commit pool: with one statement per batch, fewer batches in
-/// flight grow each batch, and 64 concurrent executions ran 1,842–2,574
-/// steps/s with two, 1,552–2,078 with three or four and 1,413–1,472 with
-/// eight, whose batches of one or two steps cost PostgreSQL twice the CPU
-/// per step (docs/benchmarks.md).
-const PG_LEADERS: usize = 2;
 
 /// A committed step comes back with its commit, for what is announced.
 type Outcome = Result<(StepHead, StepCommit), StoreError>;
@@ -77,13 +68,7 @@ impl GroupCommit {
         tenant: Tenant,
         commit: StepCommit,
     ) -> Outcome {
-        let leaders = if store.backend_name() == "sqlite" {
-            1
-        } else {
-            usize::try_from(store.max_connections() / 2)
-                .unwrap_or(1)
-                .clamp(1, PG_LEADERS)
-        };
+        let leaders = store.commit_lanes();
         let (reply, outcome) = oneshot::channel();
         self.queue().push((tenant, commit, reply));
         // Lead while there is work and a leader's place is free. Checking

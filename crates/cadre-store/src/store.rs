@@ -77,6 +77,8 @@ pub(crate) trait Backend:
     + 'static
 {
     fn name(&self) -> &'static str;
+    /// How many step batches may commit at once.
+    fn commit_lanes(&self) -> usize;
     /// Where committed domain events go.
     fn event_sink(&self) -> &crate::areas::events::EventSink;
     /// Closes the pool: waits for checked-out connections, refuses new ones.
@@ -187,6 +189,12 @@ impl Store {
     /// The pool's size (`database.max_connections`).
     pub fn max_connections(&self) -> u32 {
         self.max_connections
+    }
+
+    /// How many batches of engine steps may commit at once: SQLite has one
+    /// writer; PostgreSQL commits them on a pool of their own, this size.
+    pub fn commit_lanes(&self) -> usize {
+        self.backend.commit_lanes()
     }
 
     /// `sqlite` or `postgres`.

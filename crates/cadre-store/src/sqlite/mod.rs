@@ -175,6 +175,10 @@ impl crate::store::Backend for SqliteStore {
         "sqlite"
     }
 
+    fn commit_lanes(&self) -> usize {
+        1
+    }
+
     fn event_sink(&self) -> &crate::areas::events::EventSink {
         &self.events
     }
