@@ -843,7 +843,8 @@ fn is_plain(c: &StepCommit) -> bool {
         && c.jobs.is_empty()
 }
 
-/// A batch of plain steps in one statement on PostgreSQL: each table's
+/// A batch's heads and appends in one statement on PostgreSQL (all of a
+/// plain batch; the first statement of the general path): each table's
 /// rows go in as arrays (one per column) that `UNNEST` turns back into
 /// rows, so the statement's text is the same whatever the batch, and it is
 /// prepared once per connection and planned from its cached plan. The heads
@@ -851,7 +852,7 @@ fn is_plain(c: &StepCommit) -> bool {
 /// the steps whose head moved append their trace events, snapshots and
 /// memories (the inserts read the `UPDATE`'s `RETURNING`). Of several
 /// writes to one memory key the last in the batch wins, as one by one.
-const PG_COMMIT_PLAIN: &str = "WITH v AS (
+const PG_MOVE_AND_APPEND: &str = "WITH v AS (
     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::text[], $5::int8[], $6::int8[],
         $7::int8[], $8::int8[], $9::jsonb[], $10::jsonb[], $11::text[], $12::timestamptz[],
         $13::timestamptz[], $14::bool[], $15::bool[], $16::int8[], $17::text[], $18::timestamptz[],
@@ -896,7 +897,7 @@ const PG_COMMIT_PLAIN: &str = "WITH v AS (
 )
 SELECT id, control, input FROM moved";
 
-/// One column of a batch, as the array [`PG_COMMIT_PLAIN`] binds.
+/// One column of a batch, as the array [`PG_MOVE_AND_APPEND`] binds.
 fn column<T, U>(rows: &[T], f: impl FnMut(&T) -> U) -> Vec<U> {
     rows.iter().map(f).collect()
 }
@@ -945,7 +946,7 @@ impl crate::sqlite::SqliteStore {
     }
 }
 
-/// Runs [`PG_COMMIT_PLAIN`] for `steps` on `conn`: the heads that moved
+/// Runs [`PG_MOVE_AND_APPEND`] for `steps` on `conn`: the heads that moved
 /// and what the other side changed on them meanwhile.
 async fn pg_move_and_append<'c>(
     conn: impl sqlx::PgExecutor<'c>,
@@ -978,7 +979,7 @@ async fn pg_move_and_append<'c>(
             })
         })
         .collect();
-    let rows: Vec<(Uuid, Option<String>, Option<Json<Value>>)> = sqlx::query_as(PG_COMMIT_PLAIN)
+    let rows: Vec<(Uuid, Option<String>, Option<Json<Value>>)> = sqlx::query_as(PG_MOVE_AND_APPEND)
         .bind(column(steps, |(org, _)| *org))
         .bind(column(steps, |(_, c)| c.execution_id))
         .bind(column(steps, |(_, c)| c.expected_seq))
@@ -1031,7 +1032,7 @@ async fn pg_move_and_append<'c>(
 }
 
 impl crate::postgres::PgStore {
-    /// A batch of plain steps as one statement, [`PG_COMMIT_PLAIN`]: one
+    /// A batch of plain steps as one statement, [`PG_MOVE_AND_APPEND`]: one
     /// round trip and one implicit transaction, where the general path
     /// takes six, and one prepared statement whatever the batch — the
     /// batches were found waiting on round trips, and a `VALUES` list per
@@ -1070,7 +1071,7 @@ impl crate::postgres::PgStore {
     }
 
     /// Moves the heads of a batch and appends what the steps whose head
-    /// moved write, with [`PG_COMMIT_PLAIN`] (in `tx`); the outcome of each
+    /// moved write, with [`PG_MOVE_AND_APPEND`] (in `tx`); the outcome of each
     /// step, in order.
     async fn move_and_append(
         &self,
