@@ -8,9 +8,10 @@
 //! backend's leaders at work leads, writing batches until the queue is
 //! empty; the others wait for their outcome. SQLite has one writer, so one
 //! leader; PostgreSQL commits transactions in parallel, so as many batches
-//! as the store's commit lanes (two) may be in flight (docs/architecture.md). A leader that is dropped
-//! mid-batch (its job timed out) hands leadership back, and the steps it
-//! held see an error and are taken again from the database's state.
+//! as the store's commit lanes (two) may be in flight
+//! (docs/architecture.md). A leader that is dropped mid-batch (its job timed
+//! out) hands leadership back, and the steps it held see an error and are
+//! taken again from the database's state.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

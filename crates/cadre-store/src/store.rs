@@ -95,7 +95,6 @@ pub(crate) trait Backend:
 pub struct Store {
     backend: Arc<dyn Backend>,
     wakeups: Arc<tokio::sync::Notify>,
-    max_connections: u32,
 }
 
 impl std::fmt::Debug for Store {
@@ -116,7 +115,6 @@ impl Store {
         Ok(Store {
             backend,
             wakeups: Arc::default(),
-            max_connections: options.max_connections,
         })
     }
 
@@ -184,11 +182,6 @@ impl Store {
     /// call is ignored).
     pub fn on_committed_events(&self, sink: Arc<dyn crate::CommittedEvents>) {
         self.backend.event_sink().install(sink);
-    }
-
-    /// The pool's size (`database.max_connections`).
-    pub fn max_connections(&self) -> u32 {
-        self.max_connections
     }
 
     /// How many batches of engine steps may commit at once: SQLite has one

@@ -237,8 +237,8 @@ store_test!(
 );
 
 store_test!(a_refused_step_leaves_no_memory_behind, |db| async move {
-    // Distinct keys: on PostgreSQL this batch is one statement, whose
-    // inserts keep only what the steps whose heads moved wrote.
+    // On PostgreSQL this batch is one statement, whose inserts keep only
+    // what the steps whose heads moved wrote.
     let (tenant, ids) = executions(&db.store, 3).await;
     let agent = Uuid::now_v7();
     let remember = |mut c: StepCommit, key: &str| {
@@ -278,3 +278,52 @@ store_test!(a_refused_step_leaves_no_memory_behind, |db| async move {
         assert_eq!(trace.len(), expected, "execution {i}");
     }
 });
+
+store_test!(
+    a_batch_with_more_than_appends_refuses_a_step_alone_and_keeps_the_last_memory,
+    |db| async move {
+        // An expired approval makes a step more than its head and appends,
+        // so the batch takes the general path: one transaction, in which
+        // PostgreSQL runs the batch statement first, then the rest.
+        let (tenant, ids) = executions(&db.store, 3).await;
+        let agent = Uuid::now_v7();
+        let remember = |mut c: StepCommit, value: &str| {
+            c.memories.push((agent, "k".into(), value.into()));
+            c
+        };
+        let mut first = remember(step(ids[0], 0, 1), "first");
+        first.expired_approvals.push(Uuid::now_v7());
+        let batch = [
+            first,
+            // A stale trace head: refused, and it writes nothing.
+            remember(step(ids[1], 7, 1), "refused"),
+            remember(step(ids[2], 0, 1), "last"),
+        ];
+        let batch: Vec<_> = batch.iter().map(|c| (tenant, c)).collect();
+        let outcomes = db.store.executions().commit_steps(&batch).await.unwrap();
+        assert!(outcomes[0].is_ok(), "{outcomes:?}");
+        assert!(
+            matches!(&outcomes[1], Err(StoreError::Conflict { constraint }) if constraint == "trace_head"),
+            "{outcomes:?}"
+        );
+        assert!(outcomes[2].is_ok(), "{outcomes:?}");
+        let memories = db
+            .store
+            .executions()
+            .recall(tenant, agent, "", 10)
+            .await
+            .unwrap();
+        assert_eq!(memories, vec![("k".to_owned(), "last".to_owned())]);
+        for (i, expected) in [(0, 1), (1, 0), (2, 1)] {
+            let ex = db
+                .store
+                .executions()
+                .execution(tenant, ids[i])
+                .await
+                .unwrap();
+            assert_eq!(ex.trace_seq, expected, "execution {i}");
+            let trace = db.store.executions().trace(tenant, ids[i]).await.unwrap();
+            assert_eq!(trace.len() as i64, expected, "execution {i}'s trace");
+        }
+    }
+);
